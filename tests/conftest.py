@@ -1,0 +1,31 @@
+"""Shared fixtures. Tests never touch the network: HF offline mode is forced here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HRKD_PROFILE", "ci")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _amazon_candidates() -> list[Path]:
+    env = os.environ.get("HRKD_AMAZON_DIR")
+    out = [Path(env)] if env else []
+    out.append(REPO.parent / "shared" / "data" / "amazon-multidomain")
+    return out
+
+
+@pytest.fixture(scope="session")
+def amazon_dir() -> Path:
+    """The real Amazon multi-domain folder; the test is skipped when it is absent."""
+    for cand in _amazon_candidates():
+        if (cand / "books" / "positive.review").is_file():
+            return cand
+    pytest.skip("Amazon multi-domain data not found (set HRKD_AMAZON_DIR)")
