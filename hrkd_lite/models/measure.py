@@ -1,0 +1,106 @@
+"""Where the parameters live, and how fast a model runs — both measured, never quoted.
+
+Parameter arithmetic (``background.md`` §2): embeddings V·H + P·H + S·H + 2H (LayerNorm);
+per layer 4(H²+H) attention + 2H (attention LN) + 2·H·F + F + H FFN + 2H (output LN); pooler H²+H.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from hrkd_lite.models.bert import BertConfig
+
+COMPONENTS = ("embeddings", "attention", "ffn", "pooler", "heads", "other")
+
+
+def _component(name: str) -> str:
+    if "embeddings" in name:
+        return "embeddings"
+    if ".attention." in name:
+        return "attention"
+    if ".intermediate." in name or ".output." in name:
+        return "ffn"
+    if name.startswith("pooler") or ".pooler." in name:
+        return "pooler"
+    if name.startswith("heads") or ".heads." in name:
+        return "heads"
+    return "other"
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> dict[str, int]:
+    """Parameters of ``model`` by component (embeddings / attention / ffn / pooler / heads / other) and total.
+
+    Attention includes its output projection and LayerNorm; FFN the two dense layers and their LayerNorm.
+    """
+    counts = dict.fromkeys(COMPONENTS, 0)
+    seen: set[int] = set()
+    for name, p in model.named_parameters():
+        if id(p) in seen or (trainable_only and not p.requires_grad):
+            continue
+        seen.add(id(p))
+        counts[_component(name)] += p.numel()
+    counts["total"] = sum(counts[c] for c in COMPONENTS)
+    return counts
+
+
+def config_parameter_counts(cfg: BertConfig, pooler: bool | None = None) -> dict[str, int]:
+    """The same breakdown computed from a config alone (no weights), by the formula in the docstring."""
+    H, F, L = cfg.hidden_size, cfg.intermediate_size, cfg.num_layers
+    emb = (cfg.vocab_size + cfg.max_position_embeddings + cfg.type_vocab_size) * H + 2 * H
+    attn = 4 * (H * H + H) + 2 * H
+    ffn = 2 * H * F + F + H + 2 * H
+    use_pooler = cfg.has_pooler if pooler is None else pooler
+    out = {"embeddings": emb, "attention": L * attn, "ffn": L * ffn,
+           "pooler": (H * H + H) if use_pooler else 0, "heads": 0, "other": 0}
+    out["total"] = sum(out.values())
+    return out
+
+
+@torch.no_grad()
+def measure_latency(fn: Callable[[], object], repeats: int = 20, warmup: int = 3,
+                    device: torch.device | str = "cpu") -> dict[str, float]:
+    """Median and spread of the wall time of ``fn()`` in milliseconds (CUDA-synchronised on GPU)."""
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1000)
+    q = sorted(times)
+    return {"median_ms": statistics.median(times), "p10_ms": q[len(q) // 10], "p90_ms": q[(9 * len(q)) // 10],
+            "repeats": repeats}
+
+
+def model_latency(model: nn.Module, batch_size: int, seq_len: int, repeats: int = 20,
+                  device: torch.device | str = "cpu", seed: int = 0) -> dict[str, float]:
+    """Median forward latency (ms) of a classifier/encoder on random token ids, in eval mode, no grad."""
+    dev = torch.device(device)
+    g = torch.Generator().manual_seed(seed)
+    vocab = model.config.vocab_size
+    ids = torch.randint(min(1000, vocab // 2), vocab, (batch_size, seq_len), generator=g).to(dev)
+    mask = torch.ones_like(ids)
+    was_training = model.training
+    model.eval().to(dev)
+    try:
+        return measure_latency(lambda: model(ids, mask), repeats=repeats, device=dev)
+    finally:
+        model.train(was_training)
+
+
+def latency_table(model: nn.Module, seq_len: int, repeats: int, device: torch.device | str = "cpu",
+                  batch_sizes: tuple[int, ...] = (1, 32)) -> dict[str, float]:
+    """``{"batch1": ms, "batch32": ms, "seq_len": T, "device": ...}``: medians at each batch size."""
+    out: dict[str, float] = {"seq_len": seq_len, "device": str(device)}
+    for b in batch_sizes:
+        out[f"batch{b}"] = model_latency(model, b, seq_len, repeats, device)["median_ms"]
+    return out
