@@ -1,0 +1,116 @@
+"""Tokenisation to fixed-length tensors (HRKD/TinyBERT: static padding to ``max_len``).
+
+Static padding matters for fidelity: HRKD's MSE terms and domain prototypes average over all
+``max_len`` positions, padding included (``hrkd.md`` §5.7, switch ``static_padding``).
+
+Each encoded split is a dict of tensors, all with first dimension N:
+
+- ``input_ids`` (N, T) long, ``[CLS] a [SEP]`` or ``[CLS] a [SEP] b [SEP]``, then ``[PAD]``;
+- ``attention_mask`` (N, T) long, 1 = token, 0 = padding;
+- ``token_type_ids`` (N, T) long, 0 for segment a, 1 for segment b (zeros if the tokenizer has none);
+- ``labels`` (N,) long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+
+from hrkd_lite.data.base import SPLITS, MultiDomainData
+from hrkd_lite.errors import HrkdError, check_choice
+
+KEYS: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids", "labels")
+
+
+def encode_split(ds: datasets.Dataset, tokenizer: Any, max_len: int, has_pair: bool = False,
+                 chunk: int = 2048) -> dict[str, torch.Tensor]:
+    """Tokenise one split: static padding to ``max_len``, longest-first truncation.
+
+    Args:
+        ds: a split with ``text``, ``label`` (and ``text_pair`` when ``has_pair``).
+        tokenizer: any Hugging Face tokenizer (callable with ``text`` / ``text_pair``).
+        max_len: T, the padded length.
+        has_pair: encode ``text`` and ``text_pair`` as one pair.
+        chunk: rows per tokenizer call (bounds peak memory).
+
+    Returns:
+        dict with ``input_ids``, ``attention_mask``, ``token_type_ids`` (N, T) and ``labels`` (N,).
+    """
+    if max_len < 4:
+        raise HrkdError(f"max_len must be >= 4, got {max_len}")
+    if has_pair and "text_pair" not in ds.column_names:
+        raise HrkdError(f"has_pair=True but the split has no text_pair column ({ds.column_names})")
+    n = len(ds)
+    out = {k: torch.zeros((n, max_len), dtype=torch.long) for k in KEYS[:3]}
+    for lo in range(0, n, chunk):
+        part = ds[lo:lo + chunk]
+        enc = tokenizer(list(part["text"]), list(part["text_pair"]) if has_pair else None,
+                        padding="max_length", truncation="longest_first", max_length=max_len,
+                        return_token_type_ids=True, return_attention_mask=True)
+        for k in KEYS[:3]:
+            if k in enc and enc[k] is not None:
+                out[k][lo:lo + len(part["text"])] = torch.tensor(enc[k], dtype=torch.long)
+    out["labels"] = torch.as_tensor(np.asarray(ds["label"], dtype=np.int64) if n else np.zeros(0, np.int64))
+    return out
+
+
+@dataclass
+class EncodedMultiDomain:
+    """Per-domain, per-split tensors of a :class:`MultiDomainData`, ready for batching.
+
+    ``tensors[d][split]`` is the dict returned by :func:`encode_split` for domain id ``d``.
+    """
+
+    domains: list[str]
+    max_len: int
+    has_pair: bool
+    tensors: list[dict[str, dict[str, torch.Tensor]]] = field(default_factory=list)
+
+    @classmethod
+    def from_data(cls, data: MultiDomainData, tokenizer: Any, max_len: int,
+                  splits: Sequence[str] = SPLITS) -> EncodedMultiDomain:
+        """Encode every domain's ``splits`` (default train, dev, test)."""
+        for s in splits:
+            check_choice("split", s, SPLITS)
+        tensors = [{s: encode_split(data.split(d, s), tokenizer, max_len, data.has_pair) for s in splits}
+                   for d in data.domains]
+        return cls(domains=list(data.domains), max_len=max_len, has_pair=data.has_pair, tensors=tensors)
+
+    def _get(self, domain: int | str, split: str) -> dict[str, torch.Tensor]:
+        if isinstance(domain, str):
+            check_choice("domain", domain, self.domains)
+            domain = self.domains.index(domain)
+        if not 0 <= int(domain) < len(self.domains):
+            raise HrkdError(f"unknown domain index {domain}; valid: 0..{len(self.domains) - 1}")
+        split_map = self.tensors[int(domain)]
+        check_choice("split", split, list(split_map))
+        return split_map[split]
+
+    def size(self, domain: int | str, split: str) -> int:
+        """Number of examples of one domain's split."""
+        return int(self._get(domain, split)["labels"].shape[0])
+
+    def sizes(self, split: str = "train") -> list[int]:
+        """Per-domain sizes of ``split`` (what :class:`MultiDomainSampler` takes)."""
+        return [self.size(d, split) for d in range(len(self.domains))]
+
+    def batch(self, domain: int | str, split: str, idx: np.ndarray | Sequence[int] | torch.Tensor
+              ) -> dict[str, torch.Tensor]:
+        """Rows ``idx`` of one domain's split: tensors (B, T) and ``labels`` (B,)."""
+        t = self._get(domain, split)
+        index = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        return {k: v.index_select(0, index) for k, v in t.items()}
+
+    def iter_eval(self, domain: int | str, split: str, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
+        """Consecutive batches in row order (the last may be short); no padding, no duplicates."""
+        if batch_size < 1:
+            raise HrkdError(f"batch_size must be >= 1, got {batch_size}")
+        t = self._get(domain, split)
+        n = int(t["labels"].shape[0])
+        for lo in range(0, n, batch_size):
+            yield {k: v[lo:lo + batch_size] for k, v in t.items()}
