@@ -61,9 +61,9 @@ PROFILES: dict[str, Profile] = {
         synthetic_domains=4, synthetic_per_domain=240, latency_repeats=5, seeds=(0,),
     ),
     "cpu": Profile(
-        name="cpu", teacher=OFFLINE_TEACHER, student="layers", student_layers=(3, 6), max_len=64,
+        name="cpu", teacher=OFFLINE_TEACHER, student="layers", student_layers=(3, 6), max_len=48,
         batch_size=16, eval_batch_size=64, train_per_domain=400, dev_per_domain=150, test_per_domain=200,
-        teacher_epochs=2, student_epochs=3, teacher_lr=5e-5, student_lr=1e-4, eval_every=25,
+        teacher_epochs=2, student_epochs=3, teacher_lr=2e-4, student_lr=3e-4, eval_every=25,
         synthetic_domains=4, synthetic_per_domain=1000, latency_repeats=20, seeds=(0, 1, 2),
     ),
     "gpu": Profile(

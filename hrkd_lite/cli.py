@@ -1,0 +1,136 @@
+"""Command line: ``python -m hrkd_lite {data,run,demo,compare} ...``.
+
+Every user error (unknown method/domain/profile/source, missing or unreadable data, empty split, label
+mismatch, missing teacher package) exits with status 2 and one line on stderr that names the bad value
+and the valid choices — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hrkd_lite.errors import HrkdError
+
+DATA_SOURCES = ("synthetic", "amazon", "mnli", "local")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises HrkdError (one line) instead of printing usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise HrkdError(f"{self.prog}: {message}")
+
+
+def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
+    p.add_argument("--profile", default=None, help="ci | cpu | gpu | paper (default: $HRKD_PROFILE or cpu)")
+    p.add_argument("--data", "--source", dest="data", default="synthetic", help="synthetic | amazon | mnli | local")
+    p.add_argument("--data-dir", default=None, help="folder of the amazon / mnli / local data")
+    p.add_argument("--domains", default=None, help="comma-separated subset of domains")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--few-shot", type=float, default=None, help="fraction of each domain's train split")
+    p.add_argument("--out", required=out_required, default=None, help="output folder")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}; valid choices: true, false")
+
+
+def _load(args: argparse.Namespace):
+    from hrkd_lite.data import load_data
+    from hrkd_lite.errors import check_choice
+    from hrkd_lite.profiles import get_profile
+
+    profile = get_profile(args.profile)
+    check_choice("data source", args.data, DATA_SOURCES)
+    domains = [d.strip() for d in args.domains.split(",")] if args.domains else None
+    data = load_data(args.data, args.data_dir, profile=profile, seed=args.seed, few_shot=args.few_shot,
+                     domains=domains)
+    return profile, data
+
+
+def cmd_data(argv: list[str]) -> int:
+    p = _Parser(prog="hrkd_lite data", description="Load a multi-domain dataset and describe it.")
+    _common(p)
+    p.add_argument("--describe", action="store_true", help="print per-domain split sizes and label balance")
+    args = p.parse_args(argv)
+    _, data = _load(args)
+    print(data.describe())
+    return 0
+
+
+def cmd_run(argv: list[str]) -> int:
+    from hrkd_lite.methods.registry import get_method, load_all
+
+    if not argv or argv[0].startswith("-"):
+        raise HrkdError(f"run needs a METHOD; valid choices: {', '.join(sorted(load_all()))}")
+    spec = get_method(argv[0])
+    p = _Parser(prog=f"hrkd_lite run {spec.name}", description=spec.help)
+    _common(p, out_required=True)
+    for f in spec.flags:
+        kind = _parse_bool if f.type is bool else f.type
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=f.default,
+                       choices=f.choices, help=f.help)
+    args = p.parse_args(argv[1:])
+    from hrkd_lite.methods.common import prepare
+
+    profile, data = _load(args)
+    ctx = prepare(profile, data, seed=args.seed, out_dir=Path(args.out), progress=not args.no_progress)
+    flags = {f.name: getattr(args, f.name) for f in spec.flags}
+    metrics = spec.runner(ctx, **flags)
+    from hrkd_lite.methods.common import format_metrics
+
+    print(format_metrics(metrics))
+    print(f"wrote {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+def cmd_demo(argv: list[str]) -> int:
+    p = _Parser(prog="hrkd_lite demo", description="Teacher + three baselines; table and figure.")
+    _common(p)
+    p.add_argument("--figures", default="figures")
+    args = p.parse_args(argv)
+    from hrkd_lite.methods.demo import run_demo
+
+    profile, data = _load(args)
+    run_demo(profile, data, seed=args.seed, out_dir=Path(args.out or "runs/demo"),
+             figures_dir=Path(args.figures), progress=not args.no_progress)
+    return 0
+
+
+def cmd_compare(argv: list[str]) -> int:
+    p = _Parser(prog="hrkd_lite compare", description="One table from several runs' metrics.json.")
+    p.add_argument("runs", nargs="+", help="run folders (or metrics.json files)")
+    p.add_argument("--split", default="test", choices=("dev", "test"))
+    args = p.parse_args(argv)
+    from hrkd_lite.methods.common import compare_table, read_metrics
+
+    print(compare_table([read_metrics(Path(r)) for r in args.runs], split=args.split))
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "run": cmd_run, "demo": cmd_demo, "compare": cmd_compare}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not argv or argv[0] in ("-h", "--help"):
+            print("usage: python -m hrkd_lite {data,run,demo,compare} ...  (add -h to any command)")
+            return 0
+        if argv[0] not in COMMANDS:
+            raise HrkdError(f"unknown command {argv[0]!r}; valid choices: {', '.join(COMMANDS)}")
+        return COMMANDS[argv[0]](argv[1:])
+    except HrkdError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
