@@ -1,0 +1,131 @@
+"""The runs behind notebook 04: stage-A teacher, HRKD variants, baselines, seeds, few-shot curve.
+
+Every run writes its own folder (``metrics.json``, ``recorded.npz`` for HRKD) under ``runs_dir``; with
+``reuse=True`` a folder that already holds ``metrics.json`` is read back instead of retrained (the
+notebook re-runs in seconds on a laptop). Nothing here invents a number: tables and curves are built
+from the metrics files the runs wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hrkd_lite.data import MultiDomainData
+from hrkd_lite.errors import check_choice
+from hrkd_lite.methods.baselines import run_student, run_tinybert
+from hrkd_lite.methods.common import RunContext, prepare, read_metrics
+from hrkd_lite.methods.hrkd import remove_checkpoints, run_hrkd
+from hrkd_lite.methods.multi_teacher import run_multi_teacher
+from hrkd_lite.profiles import Profile
+
+#: Baselines of the results table: no-KD student (shared, per-domain heads) and single-domain TinyBERT-KD.
+BASELINES: dict[str, Callable[..., dict]] = {
+    "student": lambda ctx, teacher_dir: run_student(ctx, setting="multi"),
+    "tinybert": lambda ctx, teacher_dir: run_tinybert(ctx, setting="single", teacher_dir=teacher_dir),
+}
+
+
+def sub_context(ctx: RunContext, out_dir: str | Path, seed: int | None = None) -> RunContext:
+    """A copy of ``ctx`` writing to ``out_dir`` (created) with another seed; data and tokens are shared."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(ctx, out_dir=out, seed=ctx.seed if seed is None else seed)
+
+
+def cached(out_dir: Path, fn: Callable[[], dict], reuse: bool = True) -> dict:
+    """``read_metrics(out_dir)`` when it exists and ``reuse``, else ``fn()`` (which writes it)."""
+    if reuse and (Path(out_dir) / "metrics.json").is_file():
+        return read_metrics(Path(out_dir))
+    return fn()
+
+
+def train_multi_teacher(ctx: RunContext, runs_dir: Path, reuse: bool = True) -> tuple[dict, Path]:
+    """Stage A into ``runs_dir/teacher``; returns (metrics, teacher folder for ``teacher_dir``)."""
+    tctx = sub_context(ctx, Path(runs_dir) / "teacher")
+    metrics = cached(tctx.out_dir, lambda: run_multi_teacher(tctx), reuse)
+    return metrics, tctx.out_dir / "teacher"
+
+
+def run_comparison(ctx: RunContext, teacher_dir: Path, runs_dir: Path, *, variants: Sequence[str] = ("hrkd",),
+                   baselines: Sequence[str] = ("student", "tinybert"), seeds: Sequence[int] = (0,),
+                   reuse: bool = True, keep_checkpoints: bool = False) -> dict[str, list[dict]]:
+    """Every variant (an HRKD preset) and baseline for every seed: ``{name: [metrics per seed]}``.
+
+    Folders: ``runs_dir/<name>/seed<k>``. All students learn from the same stage-A teacher.
+    """
+    for b in baselines:
+        check_choice("baseline", b, BASELINES)
+    out: dict[str, list[dict]] = {}
+    for name in [*variants, *baselines]:
+        out[name] = []
+        for seed in seeds:
+            sctx = sub_context(ctx, Path(runs_dir) / name / f"seed{seed}", seed)
+            if name in BASELINES:
+                def fn(sctx=sctx, name=name) -> dict:
+                    m = BASELINES[name](sctx, str(teacher_dir))
+                    if not keep_checkpoints:
+                        remove_checkpoints(sctx.out_dir)
+                    return m
+            else:
+                def fn(sctx=sctx, name=name) -> dict:
+                    return run_hrkd(sctx, preset_name=name, teacher_dir=str(teacher_dir),
+                                    keep_checkpoints=keep_checkpoints)
+            out[name].append(cached(sctx.out_dir, fn, reuse))
+    return out
+
+
+def few_shot_curve(data: MultiDomainData, profile: Profile, runs_dir: Path, fractions: Sequence[float], *,
+                   methods: Sequence[str] = ("hrkd", "tinybert"), seed: int = 0, teacher: str = "fraction",
+                   tokenizer=None, progress: bool = False, reuse: bool = True) -> dict[str, dict[float, dict]]:
+    """Test accuracy vs the fraction of each domain's train split kept (spec §1.3 few-shot).
+
+    ``teacher="fraction"``: stage A is retrained on the same fraction (the MNLI scripts);
+    ``"full"``: every fraction distils from the full-data teacher (the Amazon scripts).
+    Returns ``{method: {fraction: metrics}}``; folders ``runs_dir/frac<f>/...``.
+    """
+    check_choice("few-shot teacher", teacher, ("fraction", "full"))
+    out: dict[str, dict[float, dict]] = {m: {} for m in methods}
+    full_tdir = None
+    if teacher == "full":
+        fctx = prepare(profile, data, seed=seed, out_dir=runs_dir, progress=progress, tokenizer=tokenizer)
+        full_tdir = train_multi_teacher(fctx, Path(runs_dir) / "full", reuse)[1]
+    for frac in fractions:
+        sub = data.few_shot(frac, seed=seed) if frac < 1 else data
+        fdir = Path(runs_dir) / f"frac{frac:g}"
+        ctx = prepare(profile, sub, seed=seed, out_dir=fdir, progress=progress, tokenizer=tokenizer)
+        tdir = full_tdir if full_tdir is not None else train_multi_teacher(ctx, fdir, reuse)[1]
+        res = run_comparison(ctx, tdir, fdir, variants=[m for m in methods if m not in BASELINES],
+                             baselines=[m for m in methods if m in BASELINES], seeds=[seed], reuse=reuse)
+        for m in methods:
+            out[m][float(frac)] = res[m][0]
+    return out
+
+
+def summarize(runs: dict[str, list[dict]], split: str = "test") -> dict[str, dict[str, tuple[float, float, int]]]:
+    """``{name: {domain or "average": (mean, std, n)}}`` of accuracies over seeds (std = 0 for one seed)."""
+    out: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for name, ms in runs.items():
+        keys = list(ms[0]["accuracy"][split])
+        out[name] = {}
+        for k in keys:
+            vals = np.array([m["accuracy"][split][k] for m in ms], dtype=float)
+            out[name][k] = (float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0, len(vals))
+    return out
+
+
+def results_markdown(runs: dict[str, list[dict]], split: str = "test", labels: dict[str, str] | None = None) -> str:
+    """Markdown table of per-domain accuracy (%), mean ± std over seeds, one row per run name."""
+    summary = summarize(runs, split)
+    first = next(iter(summary.values()))
+    domains = [k for k in first if k != "average"] + ["average"]
+    lines = ["| run | seeds | " + " | ".join(domains) + " |", "|---|---|" + "---|" * len(domains)]
+    for name, cells in summary.items():
+        n = next(iter(cells.values()))[2]
+        shown = [f"{100 * cells[d][0]:.1f} ± {100 * cells[d][1]:.1f}" if n > 1 else f"{100 * cells[d][0]:.1f}"
+                 for d in domains]
+        lines.append(f"| {(labels or {}).get(name, name)} | {n} | " + " | ".join(shown) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,335 @@
+"""``run hrkd``: stage B of HRKD — one shared student distilled jointly from the multi-task teacher,
+each domain's layer losses re-weighted by the domain-relational graph (``hrkd.md`` §2, §3).
+
+Per step (one batch per domain from the multi-domain sampler):
+
+1. for each domain d: teacher T_d (frozen, d's own best-dev stage-A checkpoint) and student S_d (head d);
+   projected student states fit_m(H^S_d[m]), m = 0..M; per-example terms L_emb, L_attn(m), L_hid(m),
+   L_pred (§2.1);
+2. prototypes P (G, M+1, D, H) from the projected states (§2.2); MetaGraph → weights w (G, M+1, D)
+   (§2.3–2.4; graph in train mode = GAT dropout active, as the code);
+3. L = mean_g Σ_d [Σ_m w·T + (1/D)·L_pred] (§2.5) — or the multi-domain TinyBERT-KD sum without graph;
+4. the weights, hierarchical ratios and attention of the step go to ``recorded.npz`` (§9 "never fake").
+
+Each domain is tested with its own best-dev checkpoint (``checkpoint_selection="per_domain"``, §3).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from torch import nn
+
+from hrkd_lite.distill.layer_maps import indices_from_map
+from hrkd_lite.distill.losses import soft_cross_entropy
+from hrkd_lite.distill.projections import FitDenses
+from hrkd_lite.distill.tinybert import tinybert_layer_losses
+from hrkd_lite.errors import HrkdError
+from hrkd_lite.hrkd import (
+    PRESETS,
+    DomainTerms,
+    HRKDConfig,
+    MetaGraph,
+    Recorder,
+    Recording,
+    domain_prototypes,
+    group_means,
+    hrkd_total_loss,
+    stack_domains,
+)
+from hrkd_lite.hrkd import preset as make_preset
+from hrkd_lite.hrkd.config import AGGREGATIONS, CHECKPOINT_SELECTIONS, SOFT_CE_REDUCTIONS, W2_INITS
+from hrkd_lite.methods.common import (
+    DomainBatches,
+    RunContext,
+    Step,
+    TeacherBank,
+    accuracy,
+    load_classifier,
+    new_student,
+    train_teacher,
+    train_with_selection,
+    write_metrics,
+)
+from hrkd_lite.methods.registry import Flag, MethodSpec, register
+from hrkd_lite.models.factory import teacher_layers_for_student
+
+
+class HRKDStudent(nn.Module):
+    """All trainable (and checkpointed) state of stage B: classifier, M+1 projections, the MetaGraph.
+
+    The graph lives here so checkpoints (resume) restore its random init too; with
+    ``graph_trainable=False`` its parameters have ``requires_grad=False`` and no optimiser sees them.
+    """
+
+    def __init__(self, classifier: nn.Module, fit: FitDenses, graph: MetaGraph | None) -> None:
+        super().__init__()
+        self.classifier, self.fit, self.graph = classifier, fit, graph
+
+
+@dataclass
+class StepOutput:
+    """One HRKD step's loss and what is recorded: graph (``GraphOutput.record()`` or None), group-mean
+    terms layer_terms (G, L, D) and pred_terms (G, D); prototypes P and GAT inputs feat (G, L, D, H),
+    detached; the weights w (G, L, D) as used, with their graph (None without graph)."""
+
+    loss: Any
+    graph: dict[str, torch.Tensor] | None
+    layer_terms: torch.Tensor
+    pred_terms: torch.Tensor
+    prototypes: torch.Tensor | None = None
+    features: torch.Tensor | None = None
+    weights: torch.Tensor | None = None  # (G, L, D), differentiable (the loss used these)
+
+
+def domain_terms(student: HRKDStudent, s_out: Any, t_out: Any, indices: dict, cfg: HRKDConfig,
+                 attention_mask: torch.Tensor) -> tuple[DomainTerms, torch.Tensor | None]:
+    """Per-example terms of one domain's batch (spec §2.1) and its prototypes (G, L, H) (§2.2; None
+    without graph).
+
+    The student's states are projected once (fit_m) and reused for the hidden MSE and the prototypes.
+    """
+    proj = [student.fit[m](s_out.hidden_states[i]) for m, i in enumerate(indices["hid_student"])]
+    proxy = SimpleNamespace(hidden_states=proj, attention_scores=s_out.attention_scores)
+    proxy_idx = {**indices, "hid_student": list(range(len(proj)))}
+    raw = tinybert_layer_losses(proxy, t_out, None, proxy_idx, reduction="none")
+    pred = soft_cross_entropy(s_out.logits, t_out.logits, cfg.temperature, reduction="none")  # (B,) CE
+    if cfg.soft_ce_reduction == "mean_classes":
+        pred = pred / s_out.logits.shape[-1]  # the code's mean over classes (÷ C)
+    terms = DomainTerms(emb=raw["emb"], attn=torch.stack(raw["attn"]), hid=torch.stack(raw["hid"]), pred=pred)
+    if not cfg.use_graph:
+        return terms, None
+    protos = domain_prototypes(proj, attention_mask, masked=cfg.prototype_masked,
+                               group_size=cfg.prototype_group_size, detach=cfg.detach_prototypes)
+    return terms, protos
+
+
+def hrkd_step(student: HRKDStudent, teachers: TeacherBank, batches: list[tuple[int, dict]], indices: dict,
+              cfg: HRKDConfig) -> StepOutput:
+    """The HRKD loss of one step; ``batches`` = [(domain index, batch dict)] in domain order (§3)."""
+    terms, protos = [], []
+    for d, b in batches:
+        t_out = teachers(d, b)
+        s_out = student.classifier(b["input_ids"], b["attention_mask"], b["token_type_ids"], domain=d)
+        tm, pm = domain_terms(student, s_out, t_out, indices, cfg, b["attention_mask"])
+        terms.append(tm)
+        protos.append(pm)
+    group = cfg.prototype_group_size if cfg.use_graph else None
+    layer_terms, pred_terms = group_means(terms, group)
+    weights, record, p_all, feats = None, None, None, None
+    if cfg.use_graph:
+        if student.graph is None:
+            raise HrkdError("use_graph=True but the student has no MetaGraph")
+        student.graph.train(cfg.gat_dropout_in_train and student.training)
+        p_all = stack_domains(protos)  # (G, L, D, H)
+        g_out = student.graph(p_all)  # weights (G, L, D)
+        weights, record, feats = g_out.weights, g_out.record(), g_out.features.detach()
+        p_all = p_all.detach()
+    loss = hrkd_total_loss(layer_terms, pred_terms, weights, use_graph=cfg.use_graph,
+                           hidden_ratio=cfg.hidden_ratio, pred_ratio=cfg.pred_ratio)
+    return StepOutput(loss, record, layer_terms.detach(), pred_terms.detach(), p_all, feats, weights)
+
+
+def build_student(ctx: RunContext, cfg: HRKDConfig, teacher_hidden: int) -> HRKDStudent:
+    """Shared student (per-domain heads), M+1 ``fit_denses`` N(0, 0.02), and the MetaGraph (§1.2)."""
+    D = len(ctx.domains)
+    clf = new_student(ctx, num_domains=D, shared_head=False)  # seeds ctx.seed
+    L = clf.config.num_layers + 1
+    fit = FitDenses(clf.config.hidden_size, teacher_hidden, L)
+    graph = MetaGraph(teacher_hidden, L, D, cfg) if cfg.use_graph else None
+    return HRKDStudent(clf, fit, graph).to(ctx.device)
+
+
+def teacher_bank(ctx: RunContext, teacher_dir: str | None, per_domain: bool) -> tuple[TeacherBank, Path]:
+    """Stage-A teachers: a previous run's folder (with ``teacher.json``, or its ``teacher/`` subfolder),
+    or trained now into ``out_dir/teacher``. ``per_domain=False`` uses the best-mean checkpoint for all."""
+    if teacher_dir is None:
+        train_teacher(ctx, mode="multitask", name="teacher")
+        folder = ctx.out_dir / "teacher"
+    else:
+        folder = Path(teacher_dir)
+        if not (folder / "teacher.json").is_file() and (folder / "teacher" / "teacher.json").is_file():
+            folder = folder / "teacher"
+        if not (folder / "teacher.json").is_file():
+            raise HrkdError(f"teacher dir {folder} holds no teacher.json; run `python -m hrkd_lite run "
+                            "multi-teacher --out DIR` and pass --teacher-dir DIR")
+    info = json.loads((folder / "teacher.json").read_text())
+    if info.get("mode") != "multitask":
+        raise HrkdError(f"HRKD needs the multi-task teacher (per-domain heads); {folder} holds a "
+                        f"{info.get('mode')!r} teacher")
+    if per_domain:
+        return TeacherBank.load(folder, ctx.domains, ctx.device), folder
+    if not (folder / "best_mean.safetensors").is_file():
+        raise HrkdError(f"per_domain_teacher=False needs {folder / 'best_mean.safetensors'}")
+    model = load_classifier(folder, "best_mean.safetensors").to(ctx.device)
+    heads = [info["domains"].index(name) for name in ctx.domains]
+    return TeacherBank([model] * len(ctx.domains), heads, folder), folder
+
+
+def variant_name(cfg: HRKDConfig) -> str:
+    """``hrkd`` for the code-faithful defaults, else ``hrkd[switch=value,...]`` of the changed switches."""
+    base, now = asdict(HRKDConfig()), asdict(cfg)
+    diff = [f"{k}={now[k]}" for k in now if now[k] != base[k] and k != "record_every"]
+    return "hrkd" if not diff else f"hrkd[{','.join(diff)}]"
+
+
+class RecordCallback:
+    """Trainer callback: commits the step's graph outputs to a :class:`Recorder` and saves
+    ``recorded.npz`` whenever the trainer writes its resume checkpoint (epoch ends, eval points)."""
+
+    def __init__(self, recorder: Recorder, out_dir: Path, steps_per_epoch: int, eval_every: int,
+                 total_steps: int, meta: dict, graph: MetaGraph | None = None) -> None:
+        self.recorder, self.out_dir, self.meta = recorder, out_dir, meta
+        self.spe, self.eval_every, self.total = steps_per_epoch, eval_every, total_steps
+        self.pending: StepOutput | None = None
+        self.graph = graph
+        self.graph_init = {k: v.detach().clone() for k, v in graph.state_dict().items()} if graph else {}
+        self.graph_change: float | None = None  # max |Δ| of a graph parameter after the last step
+        self._first = True
+        if (out_dir / "recorded.npz").is_file():  # resuming: keep what was saved
+            recorder.extend(Recording.load(out_dir))
+
+    def __call__(self, step: int, logs: dict) -> None:
+        if self._first:
+            self.recorder.truncate(step - 1)
+            self._first = False
+        if self.pending is not None and self.recorder.wants(step):
+            p = self.pending
+            self.recorder.add(step, int(logs["epoch"]), p.graph, p.layer_terms, p.pred_terms)
+            if p.graph is not None:
+                w = p.graph["weights"].mean(dim=0) if p.graph["weights"].dim() == 3 else p.graph["weights"]
+                for m in range(w.shape[0]):
+                    logs[f"w{m}_max"] = float(w[m].max())
+        epoch_end = step % self.spe == 0 or step >= self.total
+        if step >= self.total and self.graph is not None:
+            self.graph_change = self.max_graph_change()
+        if self.pending is not None and self.pending.prototypes is not None and (step == 1 or epoch_end):
+            self.recorder.add_snapshot(step, self.pending.prototypes, self.pending.features,
+                                       self.eval_weights(self.pending.prototypes))
+        self.pending = None
+        if epoch_end or (self.eval_every and step % self.eval_every == 0):
+            self.save()
+
+    def save(self) -> Path:
+        return self.recorder.to_recording(self.meta).save(self.out_dir)
+
+    @torch.no_grad()
+    def eval_weights(self, prototypes: torch.Tensor) -> torch.Tensor:
+        """The graph's weights on ``prototypes`` in eval mode (no dropout; draws no random numbers).
+
+        After the optimiser step, so a trainable graph is one update ahead of the recorded weights."""
+        was = self.graph.training
+        self.graph.eval()
+        try:
+            return self.graph(prototypes).weights
+        finally:
+            self.graph.train(was)
+
+    def max_graph_change(self) -> float:
+        """Largest absolute change of any graph parameter since the start (0.0 = bitwise unchanged)."""
+        now = self.graph.state_dict()
+        return max((float((now[k] - v).abs().max()) for k, v in self.graph_init.items()), default=0.0)
+
+
+def run_hrkd(ctx: RunContext, preset_name: str = "hrkd", teacher_dir: str | None = None,
+             max_steps: int | None = None, config: HRKDConfig | None = None, keep_checkpoints: bool = True,
+             **switches: Any) -> dict:
+    """Stage B. ``config`` (or ``preset_name`` + ``switches``; None values ignored) picks the variant.
+    ``keep_checkpoints=False`` deletes the run's ``.safetensors`` once the metrics are written.
+
+    Writes ``metrics.json`` (per-domain dev/test accuracy with each domain's best-dev checkpoint; the
+    config; graph parameter counts and how far they moved) and ``recorded.npz`` / ``recorded.json``
+    (per-step weights, ratios, attention) into ``ctx.out_dir``. Returns the metrics.
+    """
+    cfg = config or make_preset(preset_name, **{k: v for k, v in switches.items() if v is not None})
+    teachers, tdir = teacher_bank(ctx, teacher_dir, cfg.per_domain_teacher)
+    t_cfg = teachers[0].config
+    t_layers = teacher_layers_for_student(ctx.profile, t_cfg.num_layers)
+    indices = indices_from_map([0, *t_layers])
+    student = build_student(ctx, cfg, t_cfg.hidden_size)
+    D, L = len(ctx.domains), len(t_layers) + 1
+    recorder = Recorder(ctx.domains, L, cfg.gat_heads, cfg.record_every)
+    name = variant_name(cfg)
+    meta = {"method": name, "config": cfg.to_dict(), "seed": ctx.seed, "profile": ctx.profile.name,
+            "data": ctx.data.source, "teacher_layers": t_layers}
+    spe = DomainBatches(ctx, list(range(D)), ctx.seed).steps_per_epoch
+    total = ctx.profile.student_epochs * spe if max_steps is None else min(max_steps, ctx.profile.student_epochs * spe)
+    cb = RecordCallback(recorder, ctx.out_dir, spe, ctx.profile.eval_every, total, meta, student.graph)
+
+    def loss_fn(step: Step):
+        out = hrkd_step(student, teachers, [(d, ctx.batch(d, "train", idx)) for d, idx in step], indices, cfg)
+        cb.pending = out
+        return out.loss.total, {"hidden": out.loss.hidden, "pred": out.loss.pred}
+
+    res = train_with_selection(ctx, student, student.classifier, loss_fn, list(range(D)), name="hrkd",
+                               epochs=ctx.profile.student_epochs, lr=ctx.profile.student_lr,
+                               callbacks=[cb], max_steps=max_steps)
+    cb.save()
+    # measured on the final weights; a run resumed after its last step measures a best checkpoint's graph
+    moved = 0.0 if student.graph is None else (cb.graph_change if cb.graph_change is not None
+                                               else cb.max_graph_change())
+    trainer = res["trainer"]
+    trainer.load_best(None)
+    best_mean = {
+        "dev": {n: accuracy(student.classifier, ctx, d, "dev") for d, n in enumerate(ctx.domains)},
+        "test": {n: accuracy(student.classifier, ctx, d, "test") for d, n in enumerate(ctx.domains)},
+    }
+    dev, test = (res["dev"], res["test"]) if cfg.checkpoint_selection == "per_domain" else \
+        (best_mean["dev"], best_mean["test"])
+    extra = {
+        "setting": "multi", "variant": name, "hrkd_config": cfg.to_dict(), "teacher_dir": str(tdir),
+        "teacher_layers": t_layers, "checkpoint_selection": cfg.checkpoint_selection,
+        "accuracy_best_mean": best_mean, "best": res["result"].best,
+        "graph_params": student.graph.num_parameters() if student.graph is not None else {},
+        "graph_max_abs_change": moved, "recorded": "recorded.npz", "recorded_steps": len(recorder),
+        "train_steps": res["result"].steps, "train_seconds": res["result"].seconds,
+    }
+    metrics = write_metrics(ctx, name, dev, test, student.classifier, extra)
+    if not keep_checkpoints:
+        remove_checkpoints(ctx.out_dir / "hrkd")
+    return metrics
+
+
+def remove_checkpoints(folder: Path) -> None:
+    """Delete every ``*.safetensors`` under ``folder`` (metrics, history and recordings stay)."""
+    for path in Path(folder).rglob("*.safetensors"):
+        path.unlink()
+
+
+def _run_cli(ctx: RunContext, preset: str = "hrkd", teacher_dir: str | None = None,
+             max_steps: int | None = None, prototype_group_size: int | None = None, **switches: Any) -> dict:
+    """CLI adapter: ``--prototype-group-size 0`` means one group with the whole per-domain batch."""
+    cfg = make_preset(preset, **{k: v for k, v in switches.items() if v is not None})
+    if prototype_group_size is not None:
+        cfg = cfg.with_overrides(prototype_group_size=prototype_group_size or None)
+    return run_hrkd(ctx, teacher_dir=teacher_dir, max_steps=max_steps, config=cfg)
+
+
+_B = "(default: from --preset; code-faithful defaults in hrkd.md §10)"
+register(MethodSpec("hrkd", _run_cli, "HRKD stage B: graph-weighted multi-domain TinyBERT distillation", [
+    Flag("preset", str, "hrkd", "variant: hrkd (code defaults) or an ablation", tuple(PRESETS)),
+    Flag("teacher_dir", str, None, "folder of `run multi-teacher` (else stage A runs first into OUT/teacher)"),
+    Flag("graph_trainable", bool, None, f"train the MetaGraph with the student {_B}"),
+    Flag("detach_prototypes", bool, None, f"stop gradients from the weights into the student {_B}"),
+    Flag("use_graph", bool, None, f"false = multi-domain TinyBERT-KD {_B}"),
+    Flag("hierarchical", bool, None, f"compare-aggregate before the GATs {_B}"),
+    Flag("reference_attention", bool, None, f"cross-domain attention step (a) {_B}"),
+    Flag("aggregation", str, None, f"compare | mean (averaging ablation) {_B}", AGGREGATIONS),
+    Flag("gat_dropout", float, None, f"GAT dropout {_B}"),
+    Flag("gat_dropout_in_train", bool, None, f"graph.train() each step {_B}"),
+    Flag("prototype_group_size", int, None, f"examples per prototype group, 0 = whole batch {_B}"),
+    Flag("prototype_masked", bool, None, f"prototypes over real tokens only {_B}"),
+    Flag("soft_ce_reduction", str, None, f"soft CE reduction {_B}", SOFT_CE_REDUCTIONS),
+    Flag("w2_init", str, None, f"W2 Xavier fans {_B}", W2_INITS),
+    Flag("temperature", float, None, f"soft CE temperature {_B}"),
+    Flag("per_domain_teacher", bool, None, f"domain d's teacher = d's best-dev checkpoint {_B}"),
+    Flag("checkpoint_selection", str, None, f"test checkpoint per domain or best mean {_B}",
+         CHECKPOINT_SELECTIONS),
+    Flag("record_every", int, None, f"record the graph every N steps {_B}"),
+    Flag("max_steps", int, None, "stop after this many steps (smoke runs)"),
+]))
