@@ -1,0 +1,53 @@
+"""Meta-KD (Pan et al., ACL-IJCNLP 2021): meta-teacher across domains, then per-domain students.
+
+Spec: ``shared/methods/meta_kd.md``. One concept per module:
+
+- ``config``: :class:`MetaKDConfig`, the §12 fidelity switches with their defaults.
+- ``scores``: h(x) from a pre-trained encoder, class-/domain-wise prototypes, transferability t_i (§3).
+- ``corruption``: domain-corruption head, shuffled-label loss, meta-teacher loss L_MT (§3).
+- ``weights``: domain-expertise weights λ_i (§4).
+- ``distill``: stage-1 (intermediate + TKD, per-instance λ or the batch-mean bug) and stage-2 losses (§4).
+
+Runners live in ``hrkd_lite.methods.meta_teacher`` and ``hrkd_lite.methods.meta_kd``.
+"""
+
+from hrkd_lite.metakd.config import MetaKDConfig, teacher_config_for
+from hrkd_lite.metakd.corruption import (
+    CorruptionOutput,
+    DomainCorruptionHead,
+    corruption_loss,
+    meta_teacher_loss,
+    shuffled_domain_labels,
+)
+from hrkd_lite.metakd.distill import (
+    intermediate_terms,
+    joint_loss,
+    per_instance_mse,
+    soft_cross_entropy_terms,
+    stage1_loss,
+    stage2_loss,
+    tkd_loss,
+)
+from hrkd_lite.metakd.scores import (
+    PrototypeScores,
+    compute_prototypes,
+    extract_features,
+    mean_pool,
+    score_examples,
+    transferability_scores,
+)
+from hrkd_lite.metakd.weights import (
+    expertise_weight_grid,
+    expertise_weights,
+    expertise_weights_from_prob,
+    teacher_correctness_factor,
+)
+
+__all__ = [
+    "CorruptionOutput", "DomainCorruptionHead", "MetaKDConfig", "PrototypeScores",
+    "compute_prototypes", "corruption_loss", "expertise_weight_grid", "expertise_weights",
+    "expertise_weights_from_prob", "extract_features", "intermediate_terms", "joint_loss", "mean_pool",
+    "meta_teacher_loss", "per_instance_mse", "score_examples", "shuffled_domain_labels",
+    "soft_cross_entropy_terms", "stage1_loss", "stage2_loss", "teacher_config_for",
+    "teacher_correctness_factor", "tkd_loss", "transferability_scores",
+]
