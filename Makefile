@@ -34,7 +34,7 @@ unit: $(STAMP)
 	HRKD_PROFILE=ci $(BIN)/python -m pytest -q tests
 
 notebooks: $(STAMP)
-	HRKD_PROFILE=ci MPLBACKEND=Agg $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider notebooks
+	HRKD_PROFILE=ci HRKD_FIGURES_DIR=$(CURDIR)/runs/nbval-figures MPLBACKEND=Agg $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check hrkd_lite tests benchmarks notebooks

@@ -39,7 +39,9 @@ def demo_table(runs: list[dict], split: str = "test") -> str:
         lines.append("| " + " | ".join(cells) + " |")
     dev = runs[0]["latency_ms"]["device"]
     lines.append(f"\nTest accuracy (%), each domain's best-dev checkpoint; latency = median forward time, "
-                 f"measured here on {dev}, seq {runs[0]['latency_ms']['seq_len']} (teacher @1: {t1:.1f} ms).")
+                 f"measured here on {dev}, seq {runs[0]['latency_ms']['seq_len']} (teacher @1: {t1:.1f} ms). "
+                 "The students share one architecture, so the spread of their latencies is the measurement's "
+                 "noise on this machine.")
     return "\n".join(lines)
 
 
