@@ -27,6 +27,7 @@ from hrkd_lite.models import BertConfig, BertEncoder, MultiDomainClassifier, cou
 from hrkd_lite.models.factory import build_student, build_teacher, load_tokenizer
 from hrkd_lite.profiles import Profile
 from hrkd_lite.train import TrainConfig, Trainer, load_weights, save_weights
+from hrkd_lite.train.loop import LAST
 from hrkd_lite.utils import atomic_write_json, pick_device, seed_everything
 
 Step = list[tuple[int, np.ndarray]]  # one training step: (domain index, example indices) per domain
@@ -132,6 +133,9 @@ def train_with_selection(ctx: RunContext, model: torch.nn.Module, classifier: Mu
         trainer.load_best(names[d])
         dev[names[d]] = accuracy(classifier, ctx, d, "dev", head_of(d))
         test[names[d]] = accuracy(classifier, ctx, d, "test", head_of(d))
+    # The run is complete: its resume state (weights + AdamW moments, ~3x the model) is no longer
+    # needed; the best-dev weights stay. This keeps a notebook's runs folder to a few hundred MB.
+    (Path(cfg.out_dir) / LAST).unlink(missing_ok=True)
     return {"dev": dev, "test": test, "result": result, "trainer": trainer}
 
 
