@@ -1,0 +1,360 @@
+"""Plots and widgets of notebook 04 (HRKD), all drawn from a run's :class:`~hrkd_lite.hrkd.Recording`.
+
+Static figures return a ``matplotlib.figure.Figure`` (save it with ``fig.savefig``). Widgets keep the
+values they last drew in ``.current`` so tests can set ``.value`` on a control and check the result
+without a browser. Shapes: S recorded steps, L = M + 1 layers, D domains, H prototype width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from matplotlib.figure import Figure
+
+from hrkd_lite.errors import HrkdError, check_choice
+from hrkd_lite.hrkd.recorder import Recording
+
+ATTENTION_KINDS = ("output", "heads_mean")
+
+
+def _cos(x: np.ndarray) -> np.ndarray:
+    """Pairwise cosine similarity of the rows of x (N, H) → (N, N)."""
+    n = x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-12)
+    return n @ n.T
+
+
+def _need_snapshots(rec: Recording) -> None:
+    if len(rec.snap_steps) == 0:
+        raise HrkdError("this recording has no prototype snapshots (a no-graph run records none)")
+
+
+# ------------------------------------------------------------------ the idea in pictures
+
+def plot_prototypes(rec: Recording, snap: int = -1) -> Figure:
+    """Prototypes P (L, D, H) of one snapshot: 2-D PCA of all L·D vectors, and per-layer cosine
+    similarity between the domains' prototypes (spec §2.2)."""
+    _need_snapshots(rec)
+    P = rec.snap_prototypes[snap]
+    L, D, _ = P.shape
+    flat = P.reshape(L * D, -1)
+    centred = flat - flat.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:2].T
+    fig = Figure(figsize=(4 + 2.6 * L, 3.4), layout="constrained")
+    axes = fig.subplots(1, L + 1)
+    markers = "osD^v<>p*h"
+    for m in range(L):
+        for d in range(D):
+            axes[0].scatter(*xy[m * D + d], color=f"C{d}", marker=markers[m % len(markers)], s=60,
+                            label=rec.domains[d] if m == 0 else None)
+    axes[0].set_title(f"PCA of P (step {int(rec.snap_steps[snap])})\nmarker = layer 0..{L - 1}")
+    axes[0].legend(fontsize=7)
+    cos = np.stack([_cos(P[m]) for m in range(L)])
+    lo = float(cos[:, ~np.eye(D, dtype=bool)].min())
+    for m in range(L):
+        im = axes[m + 1].imshow(cos[m], vmin=lo, vmax=1, cmap="viridis")
+        axes[m + 1].set_title(f"cos(P[{m}, d], P[{m}, d'])")
+        axes[m + 1].set_xticks(range(D), rec.domains, rotation=60, fontsize=7)
+        axes[m + 1].set_yticks(range(D), rec.domains, fontsize=7)
+    fig.colorbar(im, ax=axes[1:], shrink=0.8)
+    return fig
+
+
+def _heat(ax: Any, mat: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str) -> Any:
+    im = ax.imshow(mat, vmin=0, vmax=1, cmap="viridis")
+    for (i, j), v in np.ndenumerate(mat):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
+    ax.set_xticks(range(len(cols)), cols, rotation=60, fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return im
+
+
+def plot_compare_step(rec: Recording, index: int = -1) -> Figure:
+    """Step (a): reference attention A1 (D, D) of each layer m ≥ 1 at recorded step ``index``:
+    row d = the mix of domains that forms d's reference prototype R_m[d] (spec §2.3a)."""
+    L = rec.num_layers
+    fig = Figure(figsize=(3.3 * (L - 1), 3.3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, max(L - 1, 1)))
+    for m in range(1, L):
+        _heat(axes[m - 1], rec.reference_attention[index, m], rec.domains, rec.domains,
+              f"A1, layer {m} (step {int(rec.steps[index])})")
+    return fig
+
+
+def plot_aggregate_step(rec: Recording, index: int = -1) -> Figure:
+    """Step (b): hierarchical ratios a2 of each layer m ≥ 1: row d = weights of d's raw prototypes of
+    layers 0..m in the GAT input feat_m[d] (spec §2.3b)."""
+    L = rec.num_layers
+    fig = Figure(figsize=(1.0 + 2.2 * (L - 1) + 0.6 * L * (L - 1) / 2, 3.3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, max(L - 1, 1)))
+    for m in range(1, L):
+        _heat(axes[m - 1], rec.ratios[index, m, :, : m + 1], rec.domains, [f"P[{k}]" for k in range(m + 1)],
+              f"a2, layer {m} (step {int(rec.steps[index])})")
+    return fig
+
+
+def graph_attention(rec: Recording, index: int, layer: int, kind: str = "output") -> np.ndarray:
+    """(D, D) GAT attention at a recorded step: the output layer's, or the mean over first-layer heads."""
+    check_choice("attention kind", kind, ATTENTION_KINDS)
+    if kind == "output":
+        return rec.gat_out_attention[index, layer]
+    return rec.gat_attention[index, layer].mean(axis=0)
+
+
+def draw_domain_graph(ax: Any, domains: Sequence[str], weights: np.ndarray, attention: np.ndarray,
+                      title: str = "") -> None:
+    """Domain-relational graph: node area ∝ domain weight w_m[d] (uniform 1/D = 1500), edge i→j width
+    ∝ GAT attention α_ij (self-loops omitted; α_dd is in the node label). Sizes are proportional, not
+    stretched: near-uniform weights look near-uniform."""
+    D = len(domains)
+    g = nx.DiGraph()
+    g.add_nodes_from(range(D))
+    g.add_edges_from((i, j) for i in range(D) for j in range(D) if i != j)
+    pos = nx.circular_layout(g)
+    sizes = 1500 * D * np.asarray(weights, dtype=float)
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=[f"C{d}" for d in range(D)], alpha=0.85)
+    widths = [0.5 + 8 * float(attention[i, j]) for i, j in g.edges]
+    nx.draw_networkx_edges(g, pos, ax=ax, width=widths, alpha=0.5, arrows=True, arrowsize=10,
+                           connectionstyle="arc3,rad=0.12", node_size=sizes)
+    labels = {d: f"{domains[d]}\nw={weights[d]:.3f}\nself={attention[d, d]:.2f}" for d in range(D)}
+    nx.draw_networkx_labels(g, pos, labels, ax=ax, font_size=7)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.axis("off")
+
+
+def plot_graph_grid(rec: Recording, indices: Sequence[int] | None = None, kind: str = "output") -> Figure:
+    """Graphs of every layer (rows) at a few recorded steps (columns; default first, middle, last)."""
+    S, L = rec.num_steps, rec.num_layers
+    idx = list(indices) if indices is not None else sorted({0, S // 2, S - 1})
+    fig = Figure(figsize=(3.4 * len(idx), 3.4 * L), layout="constrained")
+    axes = np.asarray(fig.subplots(L, len(idx), squeeze=False))
+    for r in range(L):
+        for c, i in enumerate(idx):
+            draw_domain_graph(axes[r, c], rec.domains, rec.weights[i, r], graph_attention(rec, i, r, kind),
+                              f"layer {r}, step {int(rec.steps[i])}")
+    return fig
+
+
+def plot_weights_over_training(rec: Recording) -> Figure:
+    """w_m[d] against the optimiser step, one panel per layer (uniform 1/D dashed)."""
+    L, D = rec.num_layers, len(rec.domains)
+    fig = Figure(figsize=(3.6 * L, 3.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, L, sharey=True))
+    for m in range(L):
+        for d in range(D):
+            axes[m].plot(rec.steps, rec.weights[:, m, d], color=f"C{d}", label=rec.domains[d])
+        axes[m].axhline(1 / D, ls="--", color="grey", lw=0.8)
+        axes[m].set_title(f"domain weights, layer {m}", fontsize=9)
+        axes[m].set_xlabel("step")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def uniformity_report(rec: Recording, tol: float = 1e-6) -> dict[str, float]:
+    """How far the recorded weights are from uniform (1/D), and why.
+
+    ``dev_recorded``: max |w − 1/D| over all recorded steps and layers (dropout on, as trained);
+    ``dev_snap_train`` / ``dev_snap_eval``: the same at the snapshot steps, with dropout (recorded) and
+    recomputed without dropout (``snap_weights_eval``; NaN when absent);
+    ``identical_rows``: share of (step, layer) whose output-GAT attention rows are all equal (then every
+    domain's output, hence weight, is equal unless dropout changed it).
+    """
+    D = len(rec.domains)
+    out = {"dev_recorded": float(np.abs(rec.weights - 1 / D).max())}
+    steps = [rec.index_of(int(s)) for s in rec.snap_steps]
+    has_eval = len(rec.snap_weights_eval) == len(steps) and len(steps) > 0
+    out["dev_snap_train"] = float(np.abs(rec.weights[steps] - 1 / D).max()) if steps else float("nan")
+    out["dev_snap_eval"] = float(np.abs(rec.snap_weights_eval - 1 / D).max()) if has_eval else float("nan")
+    rows = np.abs(rec.gat_out_attention - rec.gat_out_attention[:, :, :1, :]).max(axis=(2, 3))
+    out["identical_rows"] = float((rows <= tol).mean())
+    return out
+
+
+# ------------------------------------------------------------------ learned vs ground truth
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x))
+    r[order] = np.arange(len(x))
+    for v in np.unique(x):  # average ties
+        r[x == v] = r[x == v].mean()
+    return r
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def similarity_vs_truth(rec: Recording, truth: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Compare learned cross-domain relations with the ground-truth similarity (D, D), off-diagonal pairs
+    symmetrised (i < j). Learned: the reference attention A1 and the GAT output attention (means over
+    recorded steps and layers m ≥ 1), and the prototypes' cosine similarity (last snapshot, mean over
+    layers). Returns ``{name: {"matrix", "pearson", "spearman", "pairs"}}``."""
+    D = len(rec.domains)
+    iu = np.triu_indices(D, k=1)
+    learned = {
+        "reference_attention": np.nanmean(rec.reference_attention[:, 1:], axis=(0, 1)),
+        "gat_attention": rec.gat_out_attention[:, 1:].mean(axis=(0, 1)),
+    }
+    if len(rec.snap_steps):
+        learned["prototype_cosine"] = np.mean([_cos(p) for p in rec.snap_prototypes[-1]], axis=0)
+    t = np.asarray(truth, dtype=float)
+    t_pairs = ((t + t.T) / 2)[iu]
+    out = {}
+    for name, mat in learned.items():
+        pairs = ((mat + mat.T) / 2)[iu]
+        ok = bool(np.isfinite(pairs).all())
+        out[name] = {"matrix": mat, "pairs": pairs,
+                     "pearson": _corr(pairs, t_pairs) if ok else float("nan"),
+                     "spearman": _corr(_ranks(pairs), _ranks(t_pairs)) if ok else float("nan")}
+    out["truth"] = {"matrix": t, "pairs": t_pairs, "pearson": 1.0, "spearman": 1.0}
+    return out
+
+
+def plot_similarity_vs_truth(rec: Recording, comparison: dict[str, dict[str, Any]]) -> Figure:
+    """Heatmaps of the ground truth and each learned matrix, titled with the correlations."""
+    names = ["truth", *[k for k in comparison if k != "truth"]]
+    fig = Figure(figsize=(3.4 * len(names), 3.5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    for ax, name in zip(axes, names):
+        c = comparison[name]
+        mat = c["matrix"]
+        ax.imshow(mat, cmap="viridis")
+        for (i, j), v in np.ndenumerate(mat):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w")
+        ax.set_xticks(range(len(rec.domains)), rec.domains, rotation=60, fontsize=7)
+        ax.set_yticks(range(len(rec.domains)), rec.domains, fontsize=7)
+        ax.set_title(name if name == "truth" else
+                     f"{name}\npearson {c['pearson']:.2f}, spearman {c['spearman']:.2f}", fontsize=9)
+    return fig
+
+
+# ------------------------------------------------------------------ results
+
+def plot_results(summary: dict[str, dict[str, tuple[float, float, int]]], labels: dict[str, str] | None = None,
+                 key: str = "average") -> Figure:
+    """Bar chart of mean test accuracy (± std over seeds) per run (from ``experiments.summarize``)."""
+    names = list(summary)
+    fig = Figure(figsize=(1.0 + 0.9 * len(names), 3.4), layout="constrained")
+    ax = fig.subplots()
+    means = [100 * summary[n][key][0] for n in names]
+    stds = [100 * summary[n][key][1] for n in names]
+    ax.bar(range(len(names)), means, yerr=stds, color=[f"C{i}" for i in range(len(names))], capsize=3)
+    ax.set_xticks(range(len(names)), [(labels or {}).get(n, n) for n in names], rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(f"test accuracy, {key} (%)")
+    lo = min(m - s for m, s in zip(means, stds))
+    ax.set_ylim(max(0.0, lo - 5), 100)
+    return fig
+
+
+def plot_few_shot(curve: dict[str, dict[float, dict]], key: str = "average") -> Figure:
+    """Test accuracy against the kept fraction of each train split, one line per method."""
+    fig = Figure(figsize=(4.5, 3.3), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, pts) in enumerate(curve.items()):
+        fr = sorted(pts)
+        ax.plot(fr, [100 * pts[f]["accuracy"]["test"][key] for f in fr], "o-", color=f"C{i}", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("fraction of each domain's train split")
+    ax.set_ylabel(f"test accuracy, {key} (%)")
+    ax.legend()
+    return fig
+
+
+# ------------------------------------------------------------------ widgets
+
+class _Widget:
+    """A matplotlib Figure redrawn into an ``ipywidgets.Output`` whenever a control changes."""
+
+    def __init__(self, controls: list, figsize: tuple[float, float]) -> None:
+        import ipywidgets as w
+
+        self.fig = Figure(figsize=figsize, layout="constrained")
+        self.out = w.Output()
+        self.current: dict[str, Any] = {}
+        for c in controls:
+            c.observe(lambda _change: self.update(), names="value")
+        self.widget = w.VBox([w.HBox(controls), self.out])
+
+    def draw(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def update(self) -> None:
+        from IPython.display import display
+
+        self.fig.clear()
+        self.draw()
+        self.out.clear_output(wait=True)
+        with self.out:
+            display(self.fig)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class GraphExplorer(_Widget):
+    """Domain graph of one layer at one recorded step: ``.step`` (slider over recorded steps, by index),
+    ``.layer`` (dropdown), ``.kind`` (output-layer attention or first-layer heads mean)."""
+
+    def __init__(self, rec: Recording) -> None:
+        import ipywidgets as w
+
+        self.rec = rec
+        self.step = w.IntSlider(value=rec.num_steps - 1, min=0, max=rec.num_steps - 1, description="step #")
+        self.layer = w.Dropdown(options=list(range(rec.num_layers)), value=rec.num_layers - 1, description="layer")
+        self.kind = w.Dropdown(options=list(ATTENTION_KINDS), value="output", description="edges")
+        super().__init__([self.step, self.layer, self.kind], (5.0, 4.6))
+        self.update()
+
+    def draw(self) -> None:
+        i, m = self.step.value, self.layer.value
+        weights, attn = self.rec.weights[i, m], graph_attention(self.rec, i, m, self.kind.value)
+        self.current = {"index": i, "step": int(self.rec.steps[i]), "layer": m, "weights": weights,
+                        "attention": attn}
+        draw_domain_graph(self.fig.subplots(), self.rec.domains, weights, attn,
+                          f"layer {m}, step {int(self.rec.steps[i])} ({self.kind.value} attention)")
+
+
+class PrototypeInspector(_Widget):
+    """For one layer m and domain d, over training: the hierarchical ratios over layers 0..m, the
+    reference prototype's attention over domains (row d of A1), and the domain weight w_m[d]."""
+
+    def __init__(self, rec: Recording) -> None:
+        import ipywidgets as w
+
+        self.rec = rec
+        self.layer = w.Dropdown(options=list(range(rec.num_layers)), value=rec.num_layers - 1, description="layer")
+        self.domain = w.Dropdown(options=list(rec.domains), value=rec.domains[0], description="domain")
+        super().__init__([self.layer, self.domain], (11.0, 3.2))
+        self.update()
+
+    def draw(self) -> None:
+        r, m = self.rec, self.layer.value
+        d = r.domains.index(self.domain.value)
+        self.current = {"layer": m, "domain": self.domain.value, "ratios": r.ratios[:, m, d, : m + 1],
+                        "reference_attention": r.reference_attention[:, m, d], "weights": r.weights[:, m, d]}
+        axes = self.fig.subplots(1, 3)
+        for k in range(m + 1):
+            axes[0].plot(r.steps, self.current["ratios"][:, k], label=f"P[{k}]")
+        axes[0].set_title(f"hierarchical ratios, layer {m}, {self.domain.value}", fontsize=9)
+        for j, name in enumerate(r.domains):
+            axes[1].plot(r.steps, self.current["reference_attention"][:, j], color=f"C{j}", label=name)
+        axes[1].set_title("reference attention over domains" + (" (none at layer 0)" if m == 0 else ""), fontsize=9)
+        for j, name in enumerate(r.domains):
+            axes[2].plot(r.steps, r.weights[:, m, j], color=f"C{j}", lw=2.5 if j == d else 0.8,
+                         alpha=1 if j == d else 0.4, label=name)
+        axes[2].set_title(f"domain weights, layer {m} ({self.domain.value} bold)", fontsize=9)
+        for ax in axes:
+            ax.set_xlabel("step")
+            ax.legend(fontsize=6)

@@ -1,0 +1,97 @@
+"""Notebook 03 views: figures build, statistics are right, widgets respond to ``.value`` headlessly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from hrkd_lite.errors import HrkdError
+from hrkd_lite.metakd.scores import score_examples
+from hrkd_lite.methods.meta_kd_suite import mean_over, noise_verdict
+from hrkd_lite.viz import metakd_views as V
+
+DOMAINS = ["books", "movies", "kitchen"]
+
+
+def _scores():
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(30, 5, generator=g) + 3
+    doms = torch.arange(30) % 3
+    labels = (torch.arange(30) // 3) % 2
+    return score_examples(feats, doms, labels, 3, 2)
+
+
+GRID = {v: {"teacher": {"books": 0.8 + i / 100, "movies": 0.7}, "student": {"books": 0.6, "movies": 0.5 + i / 10}}
+        for i, v in enumerate(("single", "mix", "meta"))}
+
+
+def test_static_figures_build():
+    ps = _scores()
+    figs = [V.plot_pca_prototypes(ps, DOMAINS, ["neg", "pos"]), V.plot_score_histograms(ps, DOMAINS),
+            V.plot_probe({"chance": 0.33, "a": 0.9, "b": 0.5}),
+            V.plot_lambda_surface({"p": np.array([0.2, 0.9]), "t": np.array([0.1, 1.3])}),
+            V.plot_teacher_student_bars(GRID, ["books", "movies"]),
+            V.plot_few_shot({"meta": {0.25: 0.6, 1.0: 0.7}}, "books"),
+            V.plot_zero_shot({"a": 0.5, "b": 0.6}, "books"),
+            V.plot_weighting(np.array([0.3, 0.7]), {"per_instance": {"books": 0.6}, "batch_mean": {"books": 0.5}}),
+            V.plot_tkd_sweep({0.0: 0.5, 0.5: 0.6}, "books", 0.5)]
+    assert all(isinstance(f, Figure) for f in figs)
+
+
+def test_pca_and_extremes():
+    x = np.array([[0.0, 0, 0], [2, 0, 0], [4, 0, 0], [6, 0, 1e-3]])
+    xy, extra = V.pca_2d(x, np.array([[3.0, 0, 0]]))
+    assert np.allclose(np.abs(xy[:, 0]), [3, 1, 1, 3], atol=1e-3) and np.allclose(extra[0], 0, atol=1e-3)
+    ps = _scores()
+    texts = [[f"{d}-{i}" for i in range(10)] for d in DOMAINS]
+    ext = V.extreme_sentences(ps, texts, DOMAINS, k=3)
+    s0 = ps.scores[ps.domains == 0].numpy()
+    assert ext["books"]["top"][0] == (pytest.approx(float(s0.max())), f"books-{int(s0.argmax())}")
+    assert ext["books"]["bottom"][0][0] == pytest.approx(float(s0.min()))
+    assert "== movies: bottom 3" in V.format_extremes(ext)
+    with pytest.raises(HrkdError):
+        V.extreme_sentences(ps, [t[:5] for t in texts], DOMAINS)
+
+
+def test_correlation_summary_hand_values():
+    x = np.array([1.0, 2, 3, 4, 5])
+    s = V.correlation_summary(x, 2 * x + 1)
+    assert s["pearson"] == pytest.approx(1.0) and s["spearman"] == pytest.approx(1.0) and s["n"] == 5
+    s = V.correlation_summary(x, np.array([1.0, 3, 2, 5, 4]))
+    assert s["pearson"] == pytest.approx(0.8)  # cov 8 / (sqrt(10) sqrt(10))
+    assert s["spearman"] == pytest.approx(0.8)
+    assert s["ci_low"] <= s["pearson"] <= s["ci_high"]
+    assert V.correlation_summary(x, np.array([1.0, 1, 2, 2, 3]))["spearman"] == pytest.approx(0.9486833, abs=1e-6)
+
+
+def test_effective_weights_and_noise_verdict():
+    lam = np.array([0.3, 0.6, 0.9])
+    assert np.allclose(V.effective_weights(lam, "per_instance"), lam)
+    assert np.allclose(V.effective_weights(lam, "batch_mean"), [0.6, 0.6, 0.6])
+    v = noise_verdict(0.8, 0.6, 100)  # se = sqrt(.16/100 + .24/100) = 0.0632
+    assert v["se"] == pytest.approx(0.0632456, abs=1e-6) and v["verdict"] == "gain"
+    assert noise_verdict(0.62, 0.6, 100)["verdict"] == "within noise"
+    assert noise_verdict(0.5, 0.8, 100)["verdict"] == "loss"
+    assert mean_over({"a": 0.5, "b": 0.7, "average": 0.0}) == pytest.approx(0.6)
+
+
+def test_widgets_respond_to_value_headlessly():
+    w = V.TargetDomainWidget(GRID, ["books", "movies"])
+    assert w.current["target"] == "books"
+    w.control.value = "movies"
+    assert w.current["target"] == "movies" and w.current["student_meta"] == pytest.approx(0.7)
+    assert "meta: teacher 0.700 / student 0.700" in w.text.value
+
+    toggle = {"per_instance": {"books": 0.6}, "batch_mean": {"books": 0.5}}
+    ww = V.WeightingWidget(np.array([0.3, 0.6, 0.9]), toggle)
+    assert ww.current["spread"] == pytest.approx(0.6)
+    ww.control.value = "batch_mean"
+    assert ww.current["spread"] == 0.0 and ww.current["accuracy"] == {"books": 0.5}
+    assert np.allclose(ww.current["weights"], 0.6)
+
+    wg = V.TkdWeightWidget({0.0: 0.5, 0.5: 0.6, 2.0: 0.55}, "books")
+    assert wg.current["tkd_weight"] == 0.5
+    wg.control.value = 2.0
+    assert wg.current == {"tkd_weight": 2.0, "accuracy": 0.55}
