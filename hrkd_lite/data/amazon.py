@@ -5,7 +5,7 @@ electronics, kitchen (a folder ``kitchen_&_housewares``, as in the original JHU 
 as ``kitchen``). Each file is pseudo-XML; the review text is between ``<review_text>`` and
 ``</review_text>``. 1000 reviews per file.
 
-Split (HRKD, ``background.md`` §1.2): per domain, the 2000 examples (negatives then positives, file
+Split (HRKD, ``docs/methods/background.md`` §1.2): per domain, the 2000 examples (negatives then positives, file
 order) get one ``random.Random(seed).shuffle`` (seed 42 by default), then fixed counts
 train/dev/test: books 1631/170/199, dvd 1621/194/185, electronics 1615/172/213, kitchen 1613/184/203.
 These sum to 6480/720/800, the totals of Meta-KD's pooled split; the membership is our own shuffle's.

@@ -1,7 +1,7 @@
 """Tokenisation to fixed-length tensors (HRKD/TinyBERT: static padding to ``max_len``).
 
 Static padding matters for fidelity: HRKD's MSE terms and domain prototypes average over all
-``max_len`` positions, padding included (``hrkd.md`` §5.7, switch ``static_padding``).
+``max_len`` positions, padding included (``docs/methods/hrkd.md`` §5.7, switch ``static_padding``).
 
 Each encoded split is a dict of tensors, all with first dimension N:
 

@@ -1,4 +1,4 @@
-"""MNLI by genre, HRKD's recipe (``hrkd.md`` §1.1, ``background.md`` §1.2).
+"""MNLI by genre, HRKD's recipe (``docs/methods/hrkd.md`` §1.1, ``docs/methods/background.md`` §1.2).
 
 Domains (genres, in domain-id order): fiction, government, slate, telephone, travel. Labels in the hub
 order ``["entailment", "neutral", "contradiction"]`` (HRKD used GLUE's order; we keep the hub's, one

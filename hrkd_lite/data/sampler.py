@@ -1,4 +1,4 @@
-"""The multi-domain batch sampler of HRKD's training loop (``hrkd.md`` §3, switch ``sampler``).
+"""The multi-domain batch sampler of HRKD's training loop (``docs/methods/hrkd.md`` §3, switch ``sampler``).
 
 Every step draws one block of ``batch_size`` indices from EVERY domain.
 

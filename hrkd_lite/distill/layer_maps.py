@@ -1,4 +1,4 @@
-"""Which teacher layer each student layer learns from (background.md §5-§7, §9; adabert.md).
+"""Which teacher layer each student layer learns from (docs/methods/background.md §5-§7, §9; docs/methods/adabert.md).
 
 Convention: layers are **counted from 1**; 0 means the embedding output. ``L`` = teacher layers,
 ``M`` (or ``K``) = student layers, 1 ≤ M ≤ L.
@@ -17,7 +17,7 @@ with the truncation.
 
 :func:`tinybert_indices` turns a map into 0-indexed positions in ``hidden_states`` (index 0 = embeddings,
 length L+1) and ``attention_scores`` (no embedding entry, length L) — the indexing pitfall of
-background.md §1.1.
+docs/methods/background.md §1.1.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def pkd_last_map(teacher_layers: int, student_layers: int) -> list[int]:
 
 
 def adabert_map(teacher_layers: int, student_layers: int) -> list[int]:
-    """AdaBERT probe map j(i) = ⌈i·J/K⌉ for student cells i = 1..K (adabert.md §layer map, paper form).
+    """AdaBERT probe map j(i) = ⌈i·J/K⌉ for student cells i = 1..K (docs/methods/adabert.md §layer map, paper form).
 
     >>> adabert_map(6, 4)
     [2, 3, 5, 6]
@@ -146,7 +146,7 @@ def indices_from_map(teacher_for_student: Sequence[int]) -> dict[str, list[int]]
 
 
 def tinybert_indices(teacher_layers: int, student_layers: int) -> dict[str, list[int]]:
-    """TinyBERT indices into ``attention_scores`` / ``hidden_states`` lists (background.md §1.1, §6).
+    """TinyBERT indices into ``attention_scores`` / ``hidden_states`` lists (docs/methods/background.md §1.1, §6).
 
     Same as the TinyBERT code's attention targets ``[m·lpb + lpb − 1]`` and hidden targets ``[m·lpb]``.
 

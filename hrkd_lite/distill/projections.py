@@ -1,4 +1,4 @@
-"""Per-layer hidden-state projections W_h (``fit_denses``) from student to teacher width (hrkd.md §1.2).
+"""Per-layer hidden-state projections W_h (``fit_denses``) from student to teacher width (docs/methods/hrkd.md §1.2).
 
 TinyBERT's L_hidn = MSE(H_S W_h, H_T) needs W_h when H_s ≠ H_t (312 → 768 on Colab). HRKD keeps one
 Linear per student layer m = 0..M (embeddings + each layer), initialised N(0, 0.02) with zero bias, and

@@ -1,12 +1,12 @@
 """TinyBERT intermediate-layer losses, per layer, reused by TinyBERT-KD, Meta-KD and HRKD.
 
-background.md §6 and hrkd.md §2.1, for student layers m = 1..M and teacher layers g(m):
+docs/methods/background.md §6 and docs/methods/hrkd.md §2.1, for student layers m = 1..M and teacher layers g(m):
 
 - L_emb = MSE(fit_0(H^S[0]), H^T[0])
 - L_attn(m) = MSE(Z(A^S[m]), Z(A^T[g(m)])) on pre-softmax scores, Z zeroing masked entries
 - L_hid(m) = MSE(fit_m(H^S[m]), H^T[g(m)])
 
-HRKD's total (hrkd.md §2.5) weights them per layer: w_0·L_emb + Σ_m w_m·(L_attn(m) + L_hid(m)); see
+HRKD's total (docs/methods/hrkd.md §2.5) weights them per layer: w_0·L_emb + Σ_m w_m·(L_attn(m) + L_hid(m)); see
 :func:`tinybert_total`. The prediction term (soft CE) is separate: ``losses.soft_cross_entropy``.
 
 Model outputs are used by duck typing: any object with ``.hidden_states`` (list of L+1 tensors
@@ -109,7 +109,7 @@ def tinybert_total(
     terms: Mapping[str, Any],
     weights: Sequence[float | Tensor] | Tensor | None = None,
 ) -> Tensor:
-    """Σ of the TinyBERT terms: w_0·L_emb + Σ_{m=1..M} w_m·(L_attn(m) + L_hid(m)) (hrkd.md §2.5).
+    """Σ of the TinyBERT terms: w_0·L_emb + Σ_{m=1..M} w_m·(L_attn(m) + L_hid(m)) (docs/methods/hrkd.md §2.5).
 
     Args:
         terms: output of :func:`tinybert_layer_losses` (scalars, or (B,) tensors for reduction "none").

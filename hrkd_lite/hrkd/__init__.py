@@ -1,4 +1,4 @@
-"""HRKD: hierarchical relational knowledge distillation across domains (``shared/methods/hrkd.md``).
+"""HRKD: hierarchical relational knowledge distillation across domains (``docs/methods/hrkd.md``).
 
 - ``config``: :class:`HRKDConfig`, the fidelity switches of spec §10, and named presets (ablations).
 - ``prototypes``: per-layer domain prototypes of the student's projected states (§2.2).

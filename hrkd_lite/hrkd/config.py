@@ -1,4 +1,4 @@
-"""HRKD fidelity switches (``shared/methods/hrkd.md`` §10) with the reference code's defaults.
+"""HRKD fidelity switches (``docs/methods/hrkd.md`` §10) with the reference code's defaults.
 
 Every default follows the authors' code [C] (github.com/cheneydon/hrkd); the alternatives are the
 paper's apparent intent or the ablations of the paper's tables (whose exact form is NOT FOUND, spec §8).

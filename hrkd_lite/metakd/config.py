@@ -1,4 +1,4 @@
-"""Meta-KD fidelity switches (``shared/methods/meta_kd.md`` §12) with the spec's defaults.
+"""Meta-KD fidelity switches (``docs/methods/meta_kd.md`` §12) with the spec's defaults.
 
 Each field names where its default comes from: [C] = reference code (authors' EasyTransfer release,
 EasyNLP port, OneFlow port), [M] = the paper as remembered in the spec (not verified against the PDF),

@@ -1,4 +1,4 @@
-"""The reference points every cross-domain method is compared with (``background.md`` §3, §6):
+"""The reference points every cross-domain method is compared with (``docs/methods/background.md`` §3, §6):
 
 - ``teacher``: fine-tuned teacher, multi-task (per-domain heads) / mixed (one head) / single (one per domain);
 - ``student``: the student fine-tuned on gold labels only (no KD);

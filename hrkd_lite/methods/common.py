@@ -162,7 +162,7 @@ def load_classifier(folder: Path, weights: str) -> MultiDomainClassifier:
 
 class TeacherBank:
     """Frozen teachers, one per domain index (``per_domain_teacher``: each domain's own best-dev
-    checkpoint of the multi-task run, ``hrkd.md`` §3). ``bank[d]`` is domain d's teacher."""
+    checkpoint of the multi-task run, ``docs/methods/hrkd.md`` §3). ``bank[d]`` is domain d's teacher."""
 
     def __init__(self, models: list[MultiDomainClassifier], heads: list[int], folder: Path | None = None):
         self.models, self.heads, self.folder = models, heads, folder
@@ -193,7 +193,7 @@ class TeacherBank:
 
 def train_teacher(ctx: RunContext, mode: str = "multitask", name: str = "teacher",
                   domains: Sequence[int] | None = None) -> tuple[TeacherBank, dict]:
-    """Fine-tune teachers (``hrkd.md`` §1.3 stage A and baselines), saved under ``out_dir/name``.
+    """Fine-tune teachers (``docs/methods/hrkd.md`` §1.3 stage A and baselines), saved under ``out_dir/name``.
 
     multitask: shared encoder, one head per domain, summed CE over one batch per domain (HRKD-teacher);
     mixed: one shared head over all domains (BERT_B-mix); single: one teacher per domain (BERT_B-single).

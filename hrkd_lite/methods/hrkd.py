@@ -1,5 +1,5 @@
 """``run hrkd``: stage B of HRKD — one shared student distilled jointly from the multi-task teacher,
-each domain's layer losses re-weighted by the domain-relational graph (``hrkd.md`` §2, §3).
+each domain's layer losses re-weighted by the domain-relational graph (``docs/methods/hrkd.md`` §2, §3).
 
 Per step (one batch per domain from the multi-domain sampler):
 
@@ -310,7 +310,7 @@ def _run_cli(ctx: RunContext, preset: str = "hrkd", teacher_dir: str | None = No
     return run_hrkd(ctx, teacher_dir=teacher_dir, max_steps=max_steps, config=cfg)
 
 
-_B = "(default: from --preset; code-faithful defaults in hrkd.md §10)"
+_B = "(default: from --preset; code-faithful defaults in docs/methods/hrkd.md §10)"
 register(MethodSpec("hrkd", _run_cli, "HRKD stage B: graph-weighted multi-domain TinyBERT distillation", [
     Flag("preset", str, "hrkd", "variant: hrkd (code defaults) or an ablation", tuple(PRESETS)),
     Flag("teacher_dir", str, None, "folder of `run multi-teacher` (else stage A runs first into OUT/teacher)"),

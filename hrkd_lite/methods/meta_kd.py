@@ -1,4 +1,4 @@
-"""Meta-KD step 2: meta-distillation, one student per target domain (``meta_kd.md`` §4), ``run meta-kd``.
+"""Meta-KD step 2: meta-distillation, one student per target domain (``docs/methods/meta_kd.md`` §4), ``run meta-kd``.
 
 For target domain k the student sees only k's training split; the teacher sees the same batches.
 

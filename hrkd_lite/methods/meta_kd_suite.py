@@ -1,4 +1,4 @@
-"""The experiments of notebook 03 (``meta_kd.md`` §9, §11) as plain functions returning plain dicts.
+"""The experiments of notebook 03 (``docs/methods/meta_kd.md`` §9, §11) as plain functions returning plain dicts.
 
 Every function reuses finished runs under ``ctx.out_dir`` (teachers and students are cached by their
 switches), and keeps each ``run meta-kd`` result as ``ctx.out_dir/metrics_<label>.json``.

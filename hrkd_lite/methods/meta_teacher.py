@@ -1,4 +1,4 @@
-"""Meta-KD step 1: the meta-teacher (``shared/methods/meta_kd.md`` §3), runner ``run meta-teacher``.
+"""Meta-KD step 1: the meta-teacher (``docs/methods/meta_kd.md`` §3), runner ``run meta-teacher``.
 
 One teacher (shared encoder, pooler and head) fine-tuned on all domains' batches together with
 

@@ -1,4 +1,4 @@
-"""``run multi-teacher``: stage A of HRKD, the multi-domain "HRKD-teacher" (``hrkd.md`` §1.2, §1.3, §3).
+"""``run multi-teacher``: stage A of HRKD, the multi-domain "HRKD-teacher" (``docs/methods/hrkd.md`` §1.2, §1.3, §3).
 
 Shared encoder and pooler, one linear head per domain, loss Σ_d CE(teacher(x_d, head=d), y_d) over one
 batch per domain per step (the HRKD sampler), dev accuracy per domain every ``eval_every`` steps and at

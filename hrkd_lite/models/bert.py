@@ -3,7 +3,7 @@
 
 HF ``transformers`` returns post-softmax attention probabilities, but TinyBERT, Meta-KD and HRKD
 distil the *scores* (TinyBERT eq. 7: MSE between A^S and A^T, "A" being QKᵀ/√d before the softmax),
-with masked entries made ≤ -100 so they can be zeroed (``hrkd.md`` §2.1). So we write the encoder
+with masked entries made ≤ -100 so they can be zeroed (``docs/methods/hrkd.md`` §2.1). So we write the encoder
 ourselves (post-LN BERT, Devlin et al. 2019) and load HF BERT weights into it by name.
 
 Shapes: B = batch, T = sequence length, H = hidden size, h = heads, d = H / h head size, L = layers.

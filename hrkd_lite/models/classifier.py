@@ -1,6 +1,6 @@
 """Multi-domain sequence classifier: a shared encoder, a shared pooler, one head per domain.
 
-This is the model of HRKD's ``MetaBert`` / ``MetaTinyBert`` (``hrkd.md`` §1.2) and of the multi-task
+This is the model of HRKD's ``MetaBert`` / ``MetaTinyBert`` (``docs/methods/hrkd.md`` §1.2) and of the multi-task
 teacher: the encoder and pooler are shared, each domain d has its own linear classifier W_d, so
 logits(x, d) = W_d · tanh(W_p h_[CLS](x) + b_p) + b_d. With ``shared_head=True`` every domain uses one
 head (the single-domain and mixed-domain baselines).

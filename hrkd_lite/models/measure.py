@@ -1,6 +1,6 @@
 """Where the parameters live, and how fast a model runs — both measured, never quoted.
 
-Parameter arithmetic (``background.md`` §2): embeddings V·H + P·H + S·H + 2H (LayerNorm);
+Parameter arithmetic (``docs/methods/background.md`` §2): embeddings V·H + P·H + S·H + 2H (LayerNorm);
 per layer 4(H²+H) attention + 2H (attention LN) + 2·H·F + F + H FFN + 2H (output LN); pooler H²+H.
 """
 

@@ -8,7 +8,7 @@ The loop knows nothing about BERT. It trains one ``nn.Module`` that holds ALL tr
 * ``eval_fn() -> {domain: dev accuracy}``: called in eval mode under ``torch.no_grad``; the loop adds
   ``"average"`` (the mean over domains).
 
-Reference behaviour (methods/hrkd.md §1.3, §3): AdamW, linear warmup 10 % then linear decay, grad-norm
+Reference behaviour (docs/methods/hrkd.md §1.3, §3): AdamW, linear warmup 10 % then linear decay, grad-norm
 clip 1.0, validation every ``eval_every`` steps and at each epoch end, and **per-domain best-dev
 checkpoints** (``best_<domain>.safetensors``) besides the best mean (``best_mean.safetensors``).
 

@@ -1,6 +1,6 @@
 """AdamW with BERT-style weight-decay groups and the linear warmup / linear decay schedule.
 
-Both follow the reference scripts (methods/hrkd.md §1.3): ``torch.optim.AdamW(betas=(0.9, 0.999),
+Both follow the reference scripts (docs/methods/hrkd.md §1.3): ``torch.optim.AdamW(betas=(0.9, 0.999),
 eps=1e-8)``, weight decay 0.01 on every parameter except biases and LayerNorm weights, and a learning
 rate multiplier
 
