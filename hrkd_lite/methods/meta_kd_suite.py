@@ -13,7 +13,6 @@ switches), and keeps each ``run meta-kd`` result as ``ctx.out_dir/metrics_<label
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from hrkd_lite.methods.meta_teacher import (
     train_meta_teacher,
 )
 from hrkd_lite.models.factory import load_encoder
+from hrkd_lite.noise import compare
 from hrkd_lite.utils import atomic_write_json
 
 VARIANTS = ("single", "mix", "meta")
@@ -110,20 +110,17 @@ def corruption_probe(ctx: RunContext, seed: int = 0) -> dict[str, float]:
 
 
 def noise_verdict(acc_a: float, acc_b: float, n: int, z: float = 2.0) -> dict[str, Any]:
-    """Compare two accuracies measured on ``n`` test examples each.
-
-    The difference counts as real only when |a − b| > z·sqrt(a(1−a)/n + b(1−b)/n) (binomial standard
-    errors; a single seed, so seed-to-seed spread is not included and the test is lenient).
+    """Compare two one-seed accuracies measured on ``n`` test examples each, with the package's noise
+    rule (:func:`hrkd_lite.noise.compare`; one seed, so only the binomial test-set noise is measured).
 
     Returns:
-        ``{"diff", "se", "verdict"}`` with verdict ``"gain"``, ``"loss"`` or ``"within noise"``.
+        ``{"diff", "se", "verdict", "sentence"}`` with verdict ``"gain"``, ``"loss"`` or ``"within noise"``.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    se = math.sqrt(acc_a * (1 - acc_a) / n + acc_b * (1 - acc_b) / n)
-    diff = acc_a - acc_b
-    verdict = "within noise" if abs(diff) <= z * max(se, 1e-12) else ("gain" if diff > 0 else "loss")
-    return {"diff": diff, "se": se, "verdict": verdict}
+    c = compare(acc_a, acc_b, n, z=z)
+    verdict = ("gain" if c.diff > 0 else "loss") if c.beyond else "within noise"
+    return {"diff": c.diff, "se": c.se_test, "verdict": verdict, "sentence": c.sentence()}
 
 
 def mean_over(acc: dict[str, float]) -> float:

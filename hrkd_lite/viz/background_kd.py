@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from hrkd_lite.distill import hinton_kd
+from hrkd_lite.noise import compare
 from hrkd_lite.profiles import Profile
 from hrkd_lite.viz.common import new_figure, render_into
 
@@ -316,24 +317,18 @@ def accuracy_rows(result: dict[str, Any], split: str = "test") -> tuple[list[str
 def kd_gain_summary(result: dict[str, Any], method: str = "kd", split: str = "test") -> dict[str, Any]:
     """Is ``method`` better than the student without KD, beyond noise?
 
-    Noise = max(binomial standard error of the difference of two average accuracies, the standard error
-    over seeds of the paired differences). A gain counts only with ≥ 2 seeds and |gain| > 2·noise.
+    The package's noise rule (:func:`hrkd_lite.noise.compare`, paired over seeds): noise = max(binomial
+    standard error of the difference of the two average accuracies, standard error over seeds of the
+    paired differences); a difference counts when it exceeds 2·noise. One seed is reported as one seed.
     """
     base, other = result["runs"]["student"], result["runs"][method]
-    diffs = [o["accuracy"][split]["average"] - b["accuracy"][split]["average"] for b, o in zip(base, other)]
+    a = [o["accuracy"][split]["average"] for o in other]
+    b = [r["accuracy"][split]["average"] for r in base]
     ctx = result["ctx"]
     sizes = [ctx.encoded.size(d, split) for d in range(len(ctx.domains))]
-    p = float(np.mean([r["accuracy"][split]["average"] for r in base + other]))
-    se_avg = math.sqrt(sum(p * (1 - p) / n for n in sizes)) / len(sizes)
-    se_binom = math.sqrt(2) * se_avg
-    se_seeds = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
-    noise = max(se_binom, se_seeds) if len(diffs) > 1 else se_binom
-    gain = float(np.mean(diffs))
-    if len(diffs) < 2:
-        verdict = "one seed only: no claim either way"
-    elif abs(gain) <= 2 * noise:
-        verdict = "within noise"
-    else:
-        verdict = "better than no-KD beyond noise" if gain > 0 else "worse than no-KD beyond noise"
-    return {"method": method, "gain": gain, "diffs": diffs, "seeds": len(diffs), "se_binomial": se_binom,
-            "se_seeds": se_seeds, "noise": noise, "within_noise": abs(gain) <= 2 * noise, "verdict": verdict}
+    c = compare(a, b, sizes, paired=True)
+    word = {"better": "better than no-KD beyond noise", "worse": "worse than no-KD beyond noise"}
+    verdict = c.verdict if c.seeds < 2 else word.get(c.verdict, c.verdict)
+    return {"method": method, "gain": c.diff, "diffs": [x - y for x, y in zip(a, b)], "seeds": c.seeds,
+            "se_binomial": c.se_test, "se_seeds": c.se_seeds, "noise": c.noise, "within_noise": not c.beyond,
+            "verdict": verdict}
