@@ -7,6 +7,7 @@ calling the function under test; the derivations are in the comments.
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -124,6 +125,56 @@ def test_hinton_kd_validates():
         hinton_kd(_zs(), _zt(), alpha=1.5)
     with pytest.raises(HrkdError):
         hinton_kd(_zs(), _zt()[:, :2])
+
+
+@pytest.mark.parametrize("bad", [math.inf, math.nan, 0.0, -1.0, True, "2", torch.tensor([2.0, 3.0])])
+def test_temperature_must_be_a_finite_positive_number(bad):
+    z = _zs()
+    for call in (
+        lambda: softmax_with_temperature(z, bad),
+        lambda: hinton_kd(z, _zt(), torch.tensor(Y), temperature=bad),
+        lambda: soft_cross_entropy(z, _zt(), temperature=bad),
+    ):
+        with pytest.raises(HrkdError, match="temperature must be a finite number > 0") as err:
+            call()
+        assert "\n" not in str(err.value)
+
+
+def test_temperature_accepts_int_and_float_alike():
+    _close(hinton_kd(_zs(), _zt(), temperature=2), hinton_kd(_zs(), _zt(), temperature=2.0).item())
+
+
+def test_hinton_kd_ignore_index_golden():
+    # Row 1 is ignored (label -100): it must add nothing to either term, and the mean is taken over the
+    # 2 other rows, so the golden values are those of the 2-row case above (hand computed there).
+    zs = torch.tensor([ZS[0], [9.0, -3.0, 1.0], ZS[1]], requires_grad=True)
+    zt = torch.tensor([ZT[0], [0.0, 5.0, 0.0], ZT[1]])
+    y = torch.tensor([Y[0], -100, Y[1]])
+    # T=2, a=0.5: 0.5*mean CE [1.40760596, 0.60413061] + 0.5*4*mean KL [0.09964225, 0.04806263]
+    loss = hinton_kd(zs, zt, y, temperature=2.0, alpha=0.5)
+    _close(loss, 0.65063902)
+    _close(hinton_kd(zs, zt, y, temperature=2.0, reduction="none"), [0.90308749, 0.0, 0.39819055])
+    loss.backward()
+    assert zs.grad[1].abs().sum() == 0  # no gradient from the ignored row
+    assert zs.grad[0].abs().sum() > 0
+    # a custom ignore index works the same way
+    _close(hinton_kd(zs, zt, torch.tensor([Y[0], 7, Y[1]]), temperature=2.0, ignore_index=7), 0.65063902)
+    # every row ignored: 0 (a batch with nothing to learn from), not NaN
+    _close(hinton_kd(zs, zt, torch.full((3,), -100), temperature=2.0), 0.0)
+
+
+@pytest.mark.parametrize(
+    "labels, expected",
+    [
+        ([0, -1], "labels must be class indices in [0, 3) or ignore_index -100; got -1"),
+        ([0, 3], "labels must be class indices in [0, 3) or ignore_index -100; got 3"),
+        ([0, 1, 2], "labels shape (3,) != (2,)"),
+        ([0.0, 1.0], "labels must be an integer tensor"),
+    ],
+)
+def test_hinton_kd_rejects_bad_labels(labels, expected):
+    with pytest.raises(HrkdError, match=re.escape(expected)):
+        hinton_kd(_zs(), _zt(), torch.tensor(labels), temperature=2.0)
 
 
 # ---------------------------------------------------------------- soft cross-entropy
@@ -304,6 +355,18 @@ def test_distilbert_cosine_loss():
     ref = nn.CosineEmbeddingLoss()(s[0, :2], t[0, :2], torch.ones(2))
     _close(distilbert_cosine_loss(s[:, :2], t[:, :2]), ref.item())
     _close(distilbert_cosine_loss(s, t, torch.tensor([[1, 1, 0]]), reduction="none"), [0.5])
+
+
+@pytest.mark.parametrize("mask_shape", [(2, 1), (2, 2), (1, 3), (2, 3, 1)])
+def test_distilbert_cosine_loss_rejects_a_mask_of_the_wrong_shape(mask_shape):
+    s, t = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    with pytest.raises(HrkdError, match=re.escape(f"attention_mask shape {mask_shape} != (2, 3)")):
+        distilbert_cosine_loss(s, t, torch.ones(mask_shape))
+
+
+def test_distilbert_cosine_loss_needs_token_states():
+    with pytest.raises(HrkdError, match=re.escape("expects (B, T, H) hidden states; got (2, 4)")):
+        distilbert_cosine_loss(torch.randn(2, 4), torch.randn(2, 4))
 
 
 # ---------------------------------------------------------------- gradients

@@ -18,6 +18,7 @@ Conventions shared by every function here:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -54,8 +55,15 @@ def _check_same_shape(what: str, a: Tensor, b: Tensor) -> None:
 
 
 def _check_temperature(temperature: float) -> None:
-    if not temperature > 0:
-        raise HrkdError(f"temperature must be > 0, got {temperature!r}")
+    """One temperature for the whole batch: a finite Python/NumPy number > 0 (tensors are rejected)."""
+    if isinstance(temperature, Tensor):
+        raise HrkdError(
+            "temperature must be a finite number > 0 (one float for the batch; per-example temperature "
+            f"tensors are not supported), got a tensor of shape {tuple(temperature.shape)}"
+        )
+    is_number = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
+    if not (is_number and math.isfinite(temperature) and temperature > 0):
+        raise HrkdError(f"temperature must be a finite number > 0, got {temperature!r}")
 
 
 def softmax_with_temperature(logits: Tensor, temperature: float = 1.0) -> Tensor:
@@ -63,7 +71,7 @@ def softmax_with_temperature(logits: Tensor, temperature: float = 1.0) -> Tensor
 
     Args:
         logits: (..., C).
-        temperature: T > 0; larger T gives softer distributions.
+        temperature: T, a finite number > 0 (HrkdError otherwise); larger T gives softer distributions.
 
     Returns:
         (..., C) probabilities.
@@ -80,6 +88,7 @@ def hinton_kd(
     alpha: float = 0.5,
     t2: bool = True,
     reduction: str = "mean",
+    ignore_index: int = -100,
 ) -> Tensor:
     """Hinton KD (background.md §3; BERT-PKD's ``distillation_loss``):
 
@@ -90,14 +99,21 @@ def hinton_kd(
     With ``labels=None`` there is no hard-label term and α is **not** applied: the result is
     T²·KL only (T² dropped when ``t2=False``), i.e. the pure distillation term.
 
+    Ignored rows (our decision): a row whose label equals ``ignore_index`` (default −100, the usual
+    PyTorch/Hugging Face value) is left out of **both** terms. ``"mean"`` then divides by the number of
+    non-ignored rows N' (not by B): L = (1/N')·Σ_{i: y_i ≠ ignore} L_i, so ignored rows neither
+    dilute the loss nor receive the KD term; if every row is ignored the result is 0. ``"none"``
+    gives 0 for ignored rows. Without ignored rows this is the plain batch mean.
+
     Args:
         student_logits: (B, C).
         teacher_logits: (B, C), normally computed under ``no_grad``.
-        labels: (B,) int64 gold classes, or None.
-        temperature: T > 0 (softens both distributions in the KL term only; CE uses T = 1).
+        labels: (B,) integer gold classes in [0, C) or ``ignore_index``; None = no hard-label term.
+        temperature: T, a finite number > 0 (softens both distributions in the KL term only; CE uses T = 1).
         alpha: weight of the KD term in [0, 1].
         t2: multiply the KL by T² so the gradient scale does not shrink as 1/T² (§3).
-        reduction: "mean" (batch mean) or "none" (per example, (B,)).
+        reduction: "mean" (mean over non-ignored rows) or "none" (per example, (B,)).
+        ignore_index: label value that marks a row to skip (only used when ``labels`` is given).
 
     Returns:
         Scalar, or (B,) for ``reduction="none"``.
@@ -114,10 +130,31 @@ def hinton_kd(
         kl = kl * temperature**2
     if labels is None:
         per_example = kl
+        kept = torch.ones_like(kl)
     else:
-        ce = F.cross_entropy(student_logits, labels, reduction="none")  # (B,)
-        per_example = (1.0 - alpha) * ce + alpha * kl
-    return per_example if reduction == "none" else per_example.mean()
+        _check_labels(labels, student_logits, ignore_index)
+        ce = F.cross_entropy(student_logits, labels, reduction="none", ignore_index=ignore_index)  # (B,)
+        kept = (labels != ignore_index).to(kl.dtype)  # (B,) 1 = row counts
+        # where(), not a product: a NaN/inf KL on an ignored row must not leak into the sum or gradient.
+        per_example = torch.where(kept.bool(), (1.0 - alpha) * ce + alpha * kl, torch.zeros_like(kl))
+    if reduction == "none":
+        return per_example
+    return per_example.sum() / kept.sum().clamp_min(1.0)
+
+
+def _check_labels(labels: Tensor, logits: Tensor, ignore_index: int) -> None:
+    """labels: (B,) integer tensor, each value in [0, C) or ``ignore_index``."""
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise HrkdError(f"labels must be an integer tensor of class indices, got dtype {labels.dtype}")
+    if tuple(labels.shape) != tuple(logits.shape[:1]):
+        raise HrkdError(f"labels shape {tuple(labels.shape)} != {tuple(logits.shape[:1])} (one label per row)")
+    classes = logits.shape[-1]
+    bad = labels[(labels != ignore_index) & ((labels < 0) | (labels >= classes))]
+    if bad.numel():
+        raise HrkdError(
+            f"labels must be class indices in [0, {classes}) or ignore_index {ignore_index}; "
+            f"got {int(bad[0])}"
+        )
 
 
 def soft_cross_entropy(
@@ -137,7 +174,7 @@ def soft_cross_entropy(
     Args:
         student_logits: (B, C).
         teacher_logits: (B, C).
-        temperature: t > 0 (HRKD and TinyBERT default 1).
+        temperature: t, a finite number > 0 (HRKD and TinyBERT default 1).
         reduction: see above.
 
     Returns:
@@ -381,7 +418,8 @@ def distilbert_cosine_loss(
     Args:
         student_hidden: (B, T, H) last-layer hidden states.
         teacher_hidden: (B, T, H) (same width; DistilBERT has no projection).
-        attention_mask: (B, T), 1 = token; padding is excluded. None = all tokens.
+        attention_mask: (B, T) exactly (HrkdError otherwise), 1 = token; padding is excluded. None = all
+            tokens.
         reduction: "mean" = mean over all real tokens in the batch (DistilBERT); "none" = (B,) mean over
             each example's real tokens (its mean differs from "mean" when lengths differ).
 
@@ -389,7 +427,16 @@ def distilbert_cosine_loss(
         Scalar, or (B,) for ``"none"``.
     """
     check_choice("reduction", reduction, _MEAN_NONE)
+    if student_hidden.dim() != 3:
+        raise HrkdError(
+            f"distilbert_cosine_loss expects (B, T, H) hidden states; got {tuple(student_hidden.shape)}"
+        )
     _check_same_shape("distilbert_cosine_loss hidden states", student_hidden, teacher_hidden)
+    bsz, tokens, _ = student_hidden.shape
+    if attention_mask is not None and tuple(attention_mask.shape) != (bsz, tokens):
+        raise HrkdError(
+            f"distilbert_cosine_loss: attention_mask shape {tuple(attention_mask.shape)} != {(bsz, tokens)}"
+        )
     loss = 1.0 - F.cosine_similarity(student_hidden, teacher_hidden, dim=-1)  # (B, T)
     real = torch.ones_like(loss) if attention_mask is None else attention_mask.to(loss.dtype)
     if reduction == "mean":
