@@ -188,6 +188,11 @@ def test_tinybert_terms_and_maps(tiny_pair):
     losses = bv.transfer_losses(t_out, s_out, batch["attention_mask"], layer_map, fit=fit)
     assert losses["tinybert_intermediate"] == pytest.approx(terms["total"], rel=1e-6)
     assert all(math.isfinite(v) and v >= -1e-7 for v in losses.values())
+    # PKD-Skip for L=4, M=2 pairs student layer 1 with teacher layer 2, on the [CLS] token
+    cls_s, cls_t = s_out.hidden_states[1][:, 0], t_out.hidden_states[2][:, 0]
+    manual = torch.nn.functional.mse_loss(torch.nn.functional.normalize(cls_s, dim=-1),
+                                          torch.nn.functional.normalize(cls_t, dim=-1))
+    assert losses["pkd_patience"] == pytest.approx(manual.item(), rel=1e-6)
 
 
 def test_minilm_transfer_reduces_its_loss(tiny_pair):

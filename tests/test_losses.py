@@ -25,6 +25,7 @@ from hrkd_lite.distill import (
     minilm_attention_kl,
     minilm_value_relation_kl,
     pkd_patience_loss,
+    pkd_skip_map,
     soft_cross_entropy,
     softmax_with_temperature,
     tinybert_indices,
@@ -260,21 +261,65 @@ def test_attention_score_mse_none_mean():
 # ---------------------------------------------------------------- BERT-PKD
 
 
+def _pkd_hidden_states() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Student M=3 (4 hidden states), teacher L=4 (5 hidden states), B=2, T=3, H=2.
+
+    Only the [CLS] rows (token 0) of student layers 1, 2 and teacher layers 2, 4 carry the values below;
+    everything else is random, so a loss that read any other token or layer would not hit the goldens.
+    """
+    gen = torch.Generator().manual_seed(0)
+    student = [torch.randn(2, 3, 2, generator=gen) for _ in range(4)]
+    teacher = [torch.randn(2, 3, 2, generator=gen) for _ in range(5)]
+    student[1][:, 0] = torch.tensor([[3.0, 4.0], [2.0, 0.0]])
+    student[2][:, 0] = torch.tensor([[0.0, 2.0], [0.0, 1.0]])
+    teacher[2][:, 0] = torch.tensor([[1.0, 0.0], [7.0, 0.0]])
+    teacher[4][:, 0] = torch.tensor([[0.0, -5.0], [0.0, 3.0]])
+    return student, teacher
+
+
 def test_pkd_patience_normalisation():
     # example 0: layer 1 s=[3,4] -> [.6,.8], t=[1,0] -> diff^2 .16+.64 = .8
     #            layer 2 s=[0,2] -> [0,1], t=[0,-5] -> [0,-1] -> diff^2 4
     # example 1: identical directions -> 0
-    s = [torch.tensor([[3.0, 4.0], [2.0, 0.0]]), torch.tensor([[0.0, 2.0], [0.0, 1.0]])]
-    t = [torch.tensor([[1.0, 0.0], [7.0, 0.0]]), torch.tensor([[0.0, -5.0], [0.0, 3.0]])]
+    s, t = _pkd_hidden_states()
+    layer_map = [2, 4]  # student layer 1 <- teacher layer 2, student layer 2 <- teacher layer 4
     # paper: sum over H and layers = [4.8, 0], batch mean 2.4
-    _close(pkd_patience_loss(s, t, normalize_by_dim=False, reduction="none"), [4.8, 0.0])
-    _close(pkd_patience_loss(s, t, normalize_by_dim=False), 2.4)
+    _close(pkd_patience_loss(s, t, layer_map, normalize_by_dim=False, reduction="none"), [4.8, 0.0])
+    _close(pkd_patience_loss(s, t, layer_map, normalize_by_dim=False), 2.4)
     # code (F.normalize + MSE): mean over K*H = 4 elements -> [1.2, 0], mean 0.6 (default)
-    _close(pkd_patience_loss(s, t), 0.6)
-    # stacked (B, K, H) input gives the same
-    _close(pkd_patience_loss(torch.stack(s, 1), torch.stack(t, 1)), 0.6)
+    _close(pkd_patience_loss(s, t, layer_map), 0.6)
+    # a tuple (as in a model output's hidden_states) works the same
+    _close(pkd_patience_loss(tuple(s), tuple(t), tuple(layer_map)), 0.6)
     # scale invariance
-    _close(pkd_patience_loss([x * 10 for x in s], t), 0.6)
+    _close(pkd_patience_loss([x * 10 for x in s], t, layer_map), 0.6)
+
+
+def test_pkd_patience_selects_cls_from_the_mapped_layers():
+    s, t = _pkd_hidden_states()
+    # a map from layer_maps plugs in directly: PKD-Skip for L=4, M=2 pairs student layer 1 with teacher
+    # layer 2 only, so only example 0's first pair counts: [0.8, 0]
+    assert pkd_skip_map(4, 2) == [2]
+    _close(pkd_patience_loss(s, t, pkd_skip_map(4, 2), normalize_by_dim=False, reduction="none"), [0.8, 0.0])
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        # the old mistake: full (B, T, H) states passed where [CLS] states were meant
+        (lambda s, t: (s[1], t[2], [2]), "a list/tuple of per-layer hidden states"),
+        # [CLS] already selected: layer outputs must still be (B, T, H)
+        (lambda s, t: ([x[:, 0] for x in s], [x[:, 0] for x in t], [2, 4]), "expects (B, T, H) layer outputs"),
+        (lambda s, t: (s, t, [2, 4, 4, 4]), "layer_map has K=4 entries but the student has only 3 layers"),
+        (lambda s, t: (s, t, [2, 5]), "teacher layer 5 out of range [1, 4]"),
+        (lambda s, t: (s, t, [0, 4]), "teacher layer 0 out of range [1, 4]"),
+        (lambda s, t: (s, t, []), "layer_map is empty"),
+        (lambda s, t: (s, [torch.randn(2, 3, 5)] * 5, [2, 4]), "student shape (2, 2, 2) != teacher shape (2, 2, 5)"),
+    ],
+)
+def test_pkd_patience_rejects_inputs_that_are_not_layer_outputs(make, expected):
+    s, t = _pkd_hidden_states()
+    with pytest.raises(HrkdError, match=re.escape(expected)):
+        pkd_patience_loss(*make(s, t))
 
 
 # ---------------------------------------------------------------- MiniLM

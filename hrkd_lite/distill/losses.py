@@ -256,23 +256,31 @@ def attention_score_mse(
 
 
 def pkd_patience_loss(
-    student_cls: Sequence[Tensor] | Tensor,
-    teacher_cls: Sequence[Tensor] | Tensor,
+    student_hidden_states: Sequence[Tensor],
+    teacher_hidden_states: Sequence[Tensor],
+    layer_map: Sequence[int],
     normalize_by_dim: bool = True,
     reduction: str = "mean",
 ) -> Tensor:
-    """BERT-PKD patience loss on L2-normalised [CLS] states (background.md §5).
+    """BERT-PKD patience loss on the L2-normalised [CLS] states of mapped layers (background.md §5).
 
-    Paper: L_PT = Σ_j ‖ h_s^j/‖h_s^j‖₂ − h_t^{I(j)}/‖h_t^{I(j)}‖₂ ‖²₂, averaged over the batch.
+    Paper: L_PT = Σ_j ‖ h_s^j/‖h_s^j‖₂ − h_t^{I(j)}/‖h_t^{I(j)}‖₂ ‖²₂, averaged over the batch, where
+    h^j is the [CLS] state (token 0) of layer j and I = ``layer_map``.
 
     - ``normalize_by_dim=True`` (default, reference code ``patience_loss``: ``F.normalize`` then
       ``F.mse_loss``): mean over batch, layers **and** hidden units = paper value ÷ (K·H).
     - ``normalize_by_dim=False``: the paper equation, sum over H and over layers j, mean over batch.
 
+    The function takes whole layer outputs and selects the [CLS] token itself, so full token states
+    cannot be mistaken for [CLS] states.
+
     Args:
-        student_cls: list of K tensors (B, H), or one (B, K, H) tensor, already matched to the teacher
-            layers I(j) (see ``layer_maps.pkd_skip_map`` / ``pkd_last_map``).
-        teacher_cls: same layout as ``student_cls``.
+        student_hidden_states: list/tuple of M+1 tensors (B, T_s, H), index 0 = embeddings, index j =
+            output of student layer j (an encoder output's ``hidden_states``).
+        teacher_hidden_states: list/tuple of L+1 tensors (B, T_t, H), same layout; same width H (no
+            projection in BERT-PKD).
+        layer_map: K teacher layers I(1), ..., I(K) in [1, L] for student layers 1..K (K ≤ M), e.g.
+            ``layer_maps.pkd_skip_map(L, M)`` or ``pkd_last_map(L, M)`` (K = M − 1).
         normalize_by_dim: see above.
         reduction: "mean" or "none" ((B,) per example).
 
@@ -280,11 +288,33 @@ def pkd_patience_loss(
         Scalar, or (B,) for ``"none"``.
     """
     check_choice("reduction", reduction, _MEAN_NONE)
-    s = student_cls if isinstance(student_cls, Tensor) else torch.stack(list(student_cls), dim=1)
-    t = teacher_cls if isinstance(teacher_cls, Tensor) else torch.stack(list(teacher_cls), dim=1)
-    if s.dim() != 3:
-        raise HrkdError(f"pkd_patience_loss expects (B, K, H) or a list of (B, H); got {tuple(s.shape)}")
-    _check_same_shape("pkd_patience_loss [CLS] states", s, t)
+    for who, states in (("student", student_hidden_states), ("teacher", teacher_hidden_states)):
+        if not isinstance(states, (list, tuple)):
+            shown = tuple(states.shape) if isinstance(states, Tensor) else type(states).__name__
+            raise HrkdError(
+                f"pkd_patience_loss: {who}_hidden_states must be a list/tuple of per-layer hidden states "
+                f"(B, T, H), index 0 = embeddings; got {shown}"
+            )
+    layers = list(layer_map)
+    if not layers:
+        raise HrkdError("pkd_patience_loss: layer_map is empty; give one teacher layer per student layer 1..K")
+    student_layers, teacher_layers = len(student_hidden_states) - 1, len(teacher_hidden_states) - 1
+    if len(layers) > student_layers:
+        raise HrkdError(
+            f"pkd_patience_loss: layer_map has K={len(layers)} entries but the student has only "
+            f"{student_layers} layers ({student_layers + 1} hidden states incl. embeddings)"
+        )
+    for i in layers:
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 1 <= i <= teacher_layers:
+            raise HrkdError(f"pkd_patience_loss: teacher layer {i!r} out of range [1, {teacher_layers}] in layer_map")
+    picked_s = [student_hidden_states[j] for j in range(1, len(layers) + 1)]
+    picked_t = [teacher_hidden_states[int(i)] for i in layers]
+    for x in picked_s + picked_t:
+        if x.dim() != 3:
+            raise HrkdError(f"pkd_patience_loss expects (B, T, H) layer outputs; got {tuple(x.shape)}")
+    s = torch.stack([x[:, 0] for x in picked_s], dim=1)  # (B, K, H) student [CLS]
+    t = torch.stack([x[:, 0] for x in picked_t], dim=1)  # (B, K, H) teacher [CLS]
+    _check_same_shape("pkd_patience_loss [CLS] states (B, K, H)", s, t)
     sq = (F.normalize(s, p=2, dim=-1) - F.normalize(t, p=2, dim=-1)).pow(2)  # (B, K, H)
     per_example = sq.flatten(1).mean(1) if normalize_by_dim else sq.flatten(1).sum(1)
     return per_example if reduction == "none" else per_example.mean()

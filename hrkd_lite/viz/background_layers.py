@@ -281,10 +281,9 @@ def transfer_losses(teacher_out, student_out, attention_mask: torch.Tensor, laye
     skip = pkd_skip_map(L, M)
     out = {"hinton_kd": float(hinton_kd(student_out.logits, teacher_out.logits, None, temperature=temperature))}
     if skip:
-        s_cls = [student_out.hidden_states[j][:, 0] for j in range(1, M)]
-        t_cls = [teacher_out.hidden_states[i][:, 0] for i in skip]
-        same = s_cls[0].shape[-1] == t_cls[0].shape[-1]
-        out["pkd_patience"] = float(pkd_patience_loss(s_cls, t_cls)) if same else float("nan")
+        s_hid, t_hid = student_out.hidden_states, teacher_out.hidden_states
+        same = s_hid[1].shape[-1] == t_hid[skip[0]].shape[-1]
+        out["pkd_patience"] = float(pkd_patience_loss(s_hid, t_hid, skip)) if same else float("nan")
     else:
         out["pkd_patience"] = float("nan")
     s_last, t_last = student_out.hidden_states[-1], teacher_out.hidden_states[-1]
