@@ -194,6 +194,18 @@ def test_soft_cross_entropy_reductions():
         soft_cross_entropy(_zs(), _zt(), reduction="mean")
 
 
+def test_soft_cross_entropy_default_is_tinyberts_mean_over_batch_and_classes():
+    # TinyBERT's task_distill.py soft CE: (-softmax(z_t) * log_softmax(z_s)).mean(), over B and C
+    zs, zt = _zs(), _zt()
+    tinybert = (-F.softmax(zt, dim=-1) * F.log_softmax(zs, dim=-1)).mean()
+    _close(soft_cross_entropy(zs, zt), tinybert.item())
+    # ... and the docstring credits TinyBERT to that reduction, not to "batchmean"
+    reductions = soft_cross_entropy.__doc__.split("Args:")[0].split("- ``")[1:]  # one bullet each
+    bullets = {bullet.split("``")[0].strip('"'): bullet for bullet in reductions}
+    assert "TinyBERT" in bullets["mean_classes"]
+    assert "TinyBERT" not in bullets["batchmean"]
+
+
 # ---------------------------------------------------------------- hidden / embedding MSE
 
 

@@ -165,10 +165,14 @@ def soft_cross_entropy(
 ) -> Tensor:
     """Soft cross-entropy −softmax(z_t/t)·log_softmax(z_s/t), **no t² factor** (background.md §6, hrkd.md §2.1).
 
-    Reductions (the ``soft_ce_reduction`` fidelity switch, background.md §12):
+    Reductions (the ``soft_ce_reduction`` fidelity switch):
 
-    - ``"mean_classes"`` (default, HRKD code): mean over batch **and** classes, i.e. batch-mean CE ÷ C.
-    - ``"batchmean"`` (TinyBERT / Meta-KD stage 2): sum over classes, mean over batch.
+    - ``"mean_classes"`` (default): mean over batch **and** classes, i.e. batch-mean CE ÷ C. This is what
+      the TinyBERT reference code computes (``task_distill.py``, ``soft_cross_entropy``: ``.mean()`` of
+      the (B, C) products) and what the HRKD code, built on it, computes.
+    - ``"batchmean"``: sum over classes, mean over batch: the per-example cross-entropy of the equation
+      above, averaged over the batch (C × the ``"mean_classes"`` value; our alternative, not a reference
+      code's reduction).
     - ``"none"``: (B,) per-example CE summed over classes.
 
     Args:
