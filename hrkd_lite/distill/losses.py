@@ -129,17 +129,15 @@ def hinton_kd(
     if t2:
         kl = kl * temperature**2
     if labels is None:
-        per_example = kl
-        kept = torch.ones_like(kl)
-    else:
-        _check_labels(labels, student_logits, ignore_index)
-        ce = F.cross_entropy(student_logits, labels, reduction="none", ignore_index=ignore_index)  # (B,)
-        kept = (labels != ignore_index).to(kl.dtype)  # (B,) 1 = row counts
-        # where(), not a product: a NaN/inf KL on an ignored row must not leak into the sum or gradient.
-        per_example = torch.where(kept.bool(), (1.0 - alpha) * ce + alpha * kl, torch.zeros_like(kl))
+        return kl if reduction == "none" else kl.mean()
+    _check_labels(labels, student_logits, ignore_index)
+    ce = F.cross_entropy(student_logits, labels, reduction="none", ignore_index=ignore_index)  # (B,)
+    kept = labels != ignore_index  # (B,) True = the row counts
+    # where(), not a product: a NaN/inf KL on an ignored row must not leak into the sum.
+    per_example = torch.where(kept, (1.0 - alpha) * ce + alpha * kl, torch.zeros_like(kl))
     if reduction == "none":
         return per_example
-    return per_example.sum() / kept.sum().clamp_min(1.0)
+    return per_example.sum() / kept.sum().clamp_min(1)
 
 
 def _check_labels(labels: Tensor, logits: Tensor, ignore_index: int) -> None:
