@@ -1,7 +1,8 @@
 """Distillation losses as pure functions on tensors (Hinton, TinyBERT, BERT-PKD, MiniLM, DistilBERT).
 
-Specs: ``shared/methods/background.md`` §3-§8 and ``hrkd.md`` §2.1. Shapes: ``B`` batch, ``C`` classes,
-``T`` tokens, ``H`` hidden width, ``h``/``A`` heads, ``d`` head width, ``K`` distilled layers.
+Method notes: ``docs/methods/background.md`` §3-§8 and ``docs/methods/hrkd.md`` §2.1. Shapes: ``B``
+batch, ``C`` classes, ``T`` tokens, ``H`` hidden width, ``h``/``A`` heads, ``d`` head width, ``K`` distilled
+layers.
 
 Conventions shared by every function here:
 
@@ -9,8 +10,8 @@ Conventions shared by every function here:
   under ``torch.no_grad()`` (and ``eval()``), as all reference codes do. Passing a teacher tensor that
   requires grad lets gradients reach the teacher.
 - ``reduction="none"`` returns one value per example, shape ``(B,)``, for per-instance weighting
-  (Meta-KD's λ_i, ``meta_kd.md`` §4). Where every example contributes the same number of elements,
-  ``"none"``'s mean equals ``"mean"``.
+  (Meta-KD's λ_i, ``docs/methods/meta_kd.md`` §4). Where every example contributes the same number of
+  elements, ``"none"``'s mean equals ``"mean"`` (``hinton_kd`` with ignored rows is the exception).
 - Attention scores are **pre-softmax** (QKᵀ/√d plus the additive mask ``(1 - mask) * -10000``), the
   encoder contract in ``docs/ARCHITECTURE.md``.
 """
@@ -67,7 +68,7 @@ def _check_temperature(temperature: float) -> None:
 
 
 def softmax_with_temperature(logits: Tensor, temperature: float = 1.0) -> Tensor:
-    """p_i(z; T) = exp(z_i/T) / Σ_j exp(z_j/T) over the last dim (background.md §3).
+    """p_i(z; T) = exp(z_i/T) / Σ_j exp(z_j/T) over the last dim (docs/methods/background.md §3).
 
     Args:
         logits: (..., C).
@@ -90,7 +91,7 @@ def hinton_kd(
     reduction: str = "mean",
     ignore_index: int = -100,
 ) -> Tensor:
-    """Hinton KD (background.md §3; BERT-PKD's ``distillation_loss``):
+    """Hinton KD (docs/methods/background.md §3; BERT-PKD's ``distillation_loss``):
 
     L = (1 − α)·CE(y, p(z_s; 1)) + α·T²·KL(p(z_t; T) ‖ p(z_s; T)),
 
@@ -161,7 +162,7 @@ def soft_cross_entropy(
     temperature: float = 1.0,
     reduction: str = "mean_classes",
 ) -> Tensor:
-    """Soft cross-entropy −softmax(z_t/t)·log_softmax(z_s/t), **no t² factor** (background.md §6, hrkd.md §2.1).
+    """Soft cross-entropy −softmax(z_t/t)·log_softmax(z_s/t), **no t² factor** (docs/methods/background.md §6, docs/methods/hrkd.md §2.1).
 
     Reductions (the ``soft_ce_reduction`` fidelity switch):
 
@@ -200,7 +201,7 @@ def hidden_mse(
     proj: nn.Module | None = None,
     reduction: str = "mean",
 ) -> Tensor:
-    """TinyBERT hidden / embedding loss MSE(H_S W_h, H_T) (background.md §6; hrkd.md §2.1).
+    """TinyBERT hidden / embedding loss MSE(H_S W_h, H_T) (docs/methods/background.md §6; docs/methods/hrkd.md §2.1).
 
     Args:
         student: (B, T, H_s) student hidden states (any shape (B, ...) works).
@@ -225,7 +226,7 @@ embedding_mse = hidden_mse
 
 
 def zero_masked_scores(x: Tensor, threshold: float = -100.0) -> Tensor:
-    """Z(x) = where(x ≤ threshold, 0, x): zero the additively masked scores (≈ −10000) (TinyBERT, hrkd.md §2.1)."""
+    """Z(x) = where(x ≤ threshold, 0, x): zero the additively masked scores (≈ −10000) (TinyBERT, docs/methods/hrkd.md §2.1)."""
     return torch.where(x <= threshold, torch.zeros_like(x), x)
 
 
@@ -235,7 +236,7 @@ def attention_score_mse(
     threshold: float = -100.0,
     reduction: str = "mean",
 ) -> Tensor:
-    """TinyBERT attention loss on **pre-softmax** scores: MSE(Z(A_S), Z(A_T)) (background.md §6).
+    """TinyBERT attention loss on **pre-softmax** scores: MSE(Z(A_S), Z(A_T)) (docs/methods/background.md §6).
 
     The paper's L_attn = (1/h)·Σ_heads MSE(A_S^head, A_T^head) equals the mean over all B×h×T×T
     elements, which is what ``nn.MSELoss()`` computes in the TinyBERT/HRKD code. Masked entries
@@ -264,7 +265,7 @@ def pkd_patience_loss(
     normalize_by_dim: bool = True,
     reduction: str = "mean",
 ) -> Tensor:
-    """BERT-PKD patience loss on the L2-normalised [CLS] states of mapped layers (background.md §5).
+    """BERT-PKD patience loss on the L2-normalised [CLS] states of mapped layers (docs/methods/background.md §5).
 
     Paper: L_PT = Σ_j ‖ h_s^j/‖h_s^j‖₂ − h_t^{I(j)}/‖h_t^{I(j)}‖₂ ‖²₂, averaged over the batch, where
     h^j is the [CLS] state (token 0) of layer j and I = ``layer_map``.
@@ -368,7 +369,7 @@ def minilm_attention_kl(
     attention_mask: Tensor | None = None,
     reduction: str = "mean",
 ) -> Tensor:
-    """MiniLM self-attention distribution transfer (background.md §7):
+    """MiniLM self-attention distribution transfer (docs/methods/background.md §7):
 
     L_AT = (1/(A_h·|x|))·Σ_a Σ_t KL(A^T_{a,t} ‖ A^S_{a,t}),  A = softmax(scores) over keys,
 
@@ -399,7 +400,7 @@ def _value_relation_logits(values: Tensor, attention_mask: Tensor | None) -> Ten
 
 
 def value_relation(values: Tensor, attention_mask: Tensor | None = None) -> Tensor:
-    """MiniLM value relation VR = softmax(V Vᵀ/√d + additive mask) (background.md §7).
+    """MiniLM value relation VR = softmax(V Vᵀ/√d + additive mask) (docs/methods/background.md §7).
 
     Args:
         values: (B, h, T, d) per-head value vectors.
@@ -417,7 +418,7 @@ def minilm_value_relation_kl(
     attention_mask: Tensor | None = None,
     reduction: str = "mean",
 ) -> Tensor:
-    """MiniLM value-relation transfer L_VR = (1/(A_h·|x|))·Σ_a Σ_t KL(VR^T_{a,t} ‖ VR^S_{a,t}) (background.md §7).
+    """MiniLM value-relation transfer L_VR = (1/(A_h·|x|))·Σ_a Σ_t KL(VR^T_{a,t} ‖ VR^S_{a,t}) (docs/methods/background.md §7).
 
     Relations are T×T, so the head widths d_s and d_t may differ; the head counts must match.
 
