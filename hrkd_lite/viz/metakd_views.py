@@ -1,8 +1,9 @@
 """Figures and widgets of notebook 03 (Meta-KD). Spec: ``shared/methods/meta_kd.md`` §9.
 
 Static figures return a ``matplotlib.figure.Figure`` (no pyplot state; show with
-``viz.common.show_static``). Widgets keep what they last drew in ``.current`` so tests can set
-``.value`` on a control and check the result headlessly. Shapes: N rows, K domains, C classes, H width.
+``viz.common.show_static``). Widgets keep what they last drew in ``.current`` and the image they show
+in ``.png`` (also in their ``Output``), so tests can set ``.value`` on a control and check the result
+headlessly. Shapes: N rows, K domains, C classes, H width.
 """
 
 from __future__ import annotations
@@ -286,6 +287,7 @@ class _Widget:
         self.out = w.Output()
         self.text = w.HTML()
         self.current: dict[str, Any] = {}
+        self.png = b""
         control.observe(lambda _c: self.update(), names="value")
         self.widget = w.VBox([control, self.text, self.out])
 
@@ -297,7 +299,7 @@ class _Widget:
 
         fig, text, self.current = self.render(self.control.value)
         self.text.value = f"<pre>{text}</pre>"
-        render_into(self.out, fig)
+        self.png = render_into(self.out, fig)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
