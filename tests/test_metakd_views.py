@@ -115,3 +115,13 @@ def test_every_widget_redraws_its_image():
         w.control.value = value
         after = _image(w.out)
         assert after == w.png and after != before, type(w).__name__
+
+
+@pytest.mark.parametrize("targets", [["books"], ["books", "movies"]])
+def test_bar_chart_title_fits_inside_the_figure(targets):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = V.plot_teacher_student_bars(GRID, targets)
+    FigureCanvasAgg(fig).draw()
+    box = fig.axes[0].title.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)

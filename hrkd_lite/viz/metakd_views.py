@@ -199,7 +199,8 @@ def plot_teacher_student_bars(grid: Mapping[str, Mapping[str, Any]], targets: Se
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
-    ax.set_title("teachers and the students distilled from each (one student per target domain)", fontsize=10)
+    title = "teachers and the students distilled from each (one student per target domain)"
+    ax.set_title(textwrap.fill(title, width=int(10 * fig.get_figwidth())), fontsize=10)  # ~10 chars per inch
     return fig
 
 
@@ -332,9 +333,10 @@ class WeightingWidget(_Widget):
         import ipywidgets as w
 
         self.lam, self.toggle = np.asarray(lam_batch, float), toggle
+        # buttons as wide as their labels (the default fixed width cuts them off)
         super().__init__(w.ToggleButtons(options=[("per-instance λ_i (authors)", "per_instance"),
                                                   ("batch mean (EasyNLP bug)", "batch_mean")],
-                                         value="per_instance"))
+                                         value="per_instance", style={"button_width": "auto"}))
         self.update()
 
     def render(self, value: str):
