@@ -31,8 +31,7 @@ from hrkd_lite.utils import atomic_write_bytes
 
 __all__ = [
     "figure_png", "figures_dir", "in_kernel", "markdown_table", "new_figure", "output_png", "png_output",
-    "render_into",
-    "repo_root", "runs_dir", "save_figure", "show_markdown", "show_static",
+    "render_into", "repo_root", "runs_dir", "save_figure", "show_markdown", "show_static",
 ]
 
 
