@@ -146,9 +146,13 @@ def page(lab, tmp_path_factory):
         _stop(proc)
 
 
-def _image(cell) -> str:
+def _image(cell, timeout: float = 30) -> str:
     img = cell.locator(".jp-OutputArea-output img").first
-    img.wait_for(state="attached", timeout=120 * MS)
+    try:
+        img.wait_for(state="attached", timeout=timeout * MS)
+    except sync_api.TimeoutError:
+        text = cell.locator(".jp-OutputArea").first.inner_text()
+        raise AssertionError(f"no image under the widget; its output area shows: {text[:300]!r}") from None
     return img.get_attribute("src") or ""
 
 
@@ -206,11 +210,14 @@ def test_every_control_changes_the_image_in_jupyterlab(page):
     _accept_dialog(page)
     cells = page.locator(".jp-Notebook .jp-CodeCell")
     assert cells.count() == len(WIDGETS) + 1
+    last_prompt = cells.last.locator(".jp-InputArea-prompt")
+    _wait_for(lambda: re.search(r"\[\d+\]", last_prompt.inner_text()), 180, "Run All Cells to finish")
+    shown_as_text = page.get_by_text(re.compile(r"<Figure size"))
+    assert shown_as_text.count() == 0, f"a figure is shown as text: {shown_as_text.first.inner_text()!r}"
     images = [_image(cells.nth(i + 1)) for i in range(len(WIDGETS))]
     print(f"all {len(WIDGETS)} widgets drawn {time.monotonic() - t0:.0f} s after the page opened")
     assert all(src.startswith("data:image/png;base64,") for src in images), images
     page.screenshot(path=str(ARTIFACTS / "after-run-all.png"), full_page=True)
-    assert page.get_by_text(re.compile(r"<Figure size")).count() == 0, "a figure is shown as text"
 
     weighting = cells.nth(1 + [w[0] for w in WIDGETS].index("WeightingWidget"))
     for button in weighting.locator("button.widget-toggle-button").all():
