@@ -71,3 +71,28 @@ def test_the_checks_see_a_bare_figure_in_a_fresh_kernel(tmp_path):
     nb = execute(tmp_path / "bare.ipynb", timeout=120)
     assert any(t.startswith("<Figure size") for t in text_figures(nb.cells[0].outputs))
     assert len(outputs_without_image(stored_widget_models(nb))) == 1
+
+
+@pytest.mark.slow
+def test_the_nbval_plugin_fails_what_a_reader_would_not_see(tmp_path):
+    """``make notebooks`` runs nbval with ``-p tests.nbval_outputs``: it must fail a figure shown as text and
+    a widget Output left without an image, and pass the package's way of showing both."""
+    import subprocess
+    import sys
+
+    head = ("import ipywidgets as w\nfrom IPython.display import display\nfrom matplotlib.figure import Figure\n"
+            "from hrkd_lite.viz.common import render_into, show_static\nfig = Figure()\nfig.subplots()\n")
+    cases = {"text_figure": head + "display(fig)", "empty_output": head + "w.Output()",
+             "good": head + "show_static(fig)\nout = w.Output()\nrender_into(out, fig)\nout"}
+    for name, code in cases.items():
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(code)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rf", "--nbval-lax", "-p", "tests.nbval_outputs",
+                          "-p", "no:cacheprovider", f"--rootdir={tmp_path}", *sorted(map(str, tmp_path.glob("*.ipynb")))],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert "2 failed, 1 passed" in run.stdout, run.stdout[-2000:]
+    assert "a figure is shown as text" in run.stdout and "hold no image" in run.stdout
