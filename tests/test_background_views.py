@@ -275,3 +275,26 @@ def test_unequal_widths_like_colab(tiny_pair):
         assert math.isfinite(losses[key]), key
     out = bv.minilm_transfer(student.encoder, teacher.encoder, [batch], eval_batch=batch, steps=3, lr=1e-3)
     assert set(out["after"]) == {"attention_kl", "value_relation_kl"}
+
+
+# -- what a reader sees: every control redraws the widget's image ----------------------------------
+
+@pytest.mark.parametrize("control,value", [("T", 8.0), ("alpha", 0.9), ("index", 5)])
+def test_soft_target_widget_redraws_its_image(logits, control, value):
+    t, s, y = logits
+    widget, state = bv.soft_target_widget(t, s, y, ["a", "b", "c"], [f"text {i}" for i in range(12)])
+    out = widget.children[-1]
+    before = common.output_png(out)
+    assert before is not None and before == state["png"]
+    state["controls"][control].value = value
+    assert common.output_png(out) == state["png"] != before
+
+
+@pytest.mark.parametrize("control,value", [("teacher", 6), ("student", 2)])
+def test_layer_map_widget_redraws_its_image(control, value):
+    widget, state = bv.layer_map_widget(teacher_layers=12, student_layers=4)
+    out = widget.children[-1]
+    before = common.output_png(out)
+    assert before is not None and before == state["png"]
+    state["controls"][control].value = value
+    assert common.output_png(out) == state["png"] != before

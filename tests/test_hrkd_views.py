@@ -13,8 +13,16 @@ import torch  # noqa: E402
 from hrkd_lite.hrkd import MetaGraph, Recorder, Recording  # noqa: E402
 from hrkd_lite.hrkd.experiments import results_markdown, summarize  # noqa: E402
 from hrkd_lite.viz import hrkd_views as V  # noqa: E402
+from hrkd_lite.viz.common import output_png  # noqa: E402
 
 DOMAINS = ["books", "dvd", "electronics", "kitchen"]
+
+
+def _image(out) -> bytes:
+    """The PNG a widget's ``Output`` shows (what a reader sees), asserting there is one."""
+    png = output_png(out)
+    assert png is not None and png.startswith(b"\x89PNG"), "the widget's Output holds no PNG image"
+    return png
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +71,18 @@ def test_prototype_inspector_follows_its_controls(rec):
     assert pi.current["ratios"].shape == (rec.num_steps, 1)
     assert np.isnan(pi.current["reference_attention"]).all()  # no reference prototype at layer 0
     assert len(pi.fig.axes) == 3
+
+
+@pytest.mark.parametrize("which,control,value", [("explorer", "step", 1), ("explorer", "layer", 0),
+                                                 ("explorer", "kind", "heads_mean"),
+                                                 ("inspector", "layer", 1), ("inspector", "domain", "electronics")])
+def test_every_control_redraws_the_image(rec, which, control, value):
+    widget = V.GraphExplorer(rec) if which == "explorer" else V.PrototypeInspector(rec)
+    before = _image(widget.out)
+    assert before == widget.png
+    getattr(widget, control).value = value
+    after = _image(widget.out)
+    assert after == widget.png and after != before
 
 
 def test_static_figures_have_one_panel_per_layer(rec):

@@ -11,8 +11,16 @@ from hrkd_lite.errors import HrkdError
 from hrkd_lite.metakd.scores import score_examples
 from hrkd_lite.methods.meta_kd_suite import mean_over, noise_verdict
 from hrkd_lite.viz import metakd_views as V
+from hrkd_lite.viz.common import output_png
 
 DOMAINS = ["books", "movies", "kitchen"]
+
+
+def _image(out) -> bytes:
+    """The PNG a widget's ``Output`` shows (what a reader sees), asserting there is one."""
+    png = output_png(out)
+    assert png is not None and png.startswith(b"\x89PNG"), "the widget's Output holds no PNG image"
+    return png
 
 
 def _scores():
@@ -95,3 +103,25 @@ def test_widgets_respond_to_value_headlessly():
     assert wg.current["tkd_weight"] == 0.5
     wg.control.value = 2.0
     assert wg.current == {"tkd_weight": 2.0, "accuracy": 0.55}
+
+
+def test_every_widget_redraws_its_image():
+    toggle = {"per_instance": {"books": 0.6}, "batch_mean": {"books": 0.5}}
+    cases = [(V.TargetDomainWidget(GRID, ["books", "movies"]), "movies"),
+             (V.WeightingWidget(np.array([0.3, 0.6, 0.9]), toggle), "batch_mean"),
+             (V.TkdWeightWidget({0.0: 0.5, 0.5: 0.6, 2.0: 0.55}, "books"), 2.0)]
+    for w, value in cases:
+        before = _image(w.out)
+        w.control.value = value
+        after = _image(w.out)
+        assert after == w.png and after != before, type(w).__name__
+
+
+@pytest.mark.parametrize("targets", [["books"], ["books", "movies"]])
+def test_bar_chart_title_fits_inside_the_figure(targets):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = V.plot_teacher_student_bars(GRID, targets)
+    FigureCanvasAgg(fig).draw()
+    box = fig.axes[0].title.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)

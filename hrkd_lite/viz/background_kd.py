@@ -194,7 +194,7 @@ def soft_target_widget(teacher_logits: torch.Tensor, student_logits: torch.Tenso
                      parts=kd_loss_parts(s_logits, t_logits, labels, temp, a))
         state["fig"] = soft_target_figure(state, label_names)
         state["updates"] += 1
-        render_into(out, state["fig"])
+        state["png"] = render_into(out, state["fig"])
 
     for c in controls.values():
         c.observe(update, names="value")

@@ -231,7 +231,7 @@ def layer_map_widget(teacher_layers: int = 12, student_layers: int = 4, max_laye
         state.update(L=L, M=M, maps=describe_maps(L, M))
         state["fig"] = plot_layer_maps(L, M)
         state["updates"] += 1
-        render_into(out, state["fig"])
+        state["png"] = render_into(out, state["fig"])
 
     for c in controls.values():
         c.observe(update, names="value")

@@ -1,9 +1,15 @@
 """Plotting helpers shared by the notebooks' view modules.
 
 Figures are plain :class:`matplotlib.figure.Figure` objects (no pyplot state), so they work under any
-backend (``MPLBACKEND=Agg`` in CI, inline in Jupyter) and never display twice. A notebook shows one
-with :func:`show_static` (a static PNG that survives in saved notebooks and under nbval) and writes the
-README copies with :func:`save_figure` into ``figures/``.
+backend and never display twice. There is ONE way to show a figure, and it never hands a bare ``Figure``
+to ``display()`` (that shows ``<Figure size ...>`` text in a kernel whose inline backend was never
+activated, the default in a fresh JupyterLab kernel): the package renders the PNG itself.
+
+- a notebook cell: :func:`show_static` (a static PNG that survives in saved notebooks and under nbval;
+  also writes the README copy into ``figures/`` when named);
+- a widget: :func:`render_into` puts the PNG into an ``ipywidgets.Output`` by setting its ``outputs``
+  (synced widget state, so it works the same in JupyterLab, classic Notebook, VS Code, Colab, in saved
+  widget state, and headlessly under pytest); :func:`output_png` reads it back.
 
 Paths: ``figures/`` and ``runs/`` live at the repository root when the code runs from a checkout
 (found by walking up to ``pyproject.toml`` + ``hrkd_lite/``), else under the current folder (Colab).
@@ -12,6 +18,7 @@ Paths: ``figures/`` and ``runs/`` live at the repository root when the code runs
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 from collections.abc import Sequence
@@ -23,8 +30,8 @@ from matplotlib.figure import Figure
 from hrkd_lite.utils import atomic_write_bytes
 
 __all__ = [
-    "figure_png", "figures_dir", "in_kernel", "markdown_table", "new_figure", "render_into",
-    "repo_root", "runs_dir", "save_figure", "show_markdown", "show_static",
+    "figure_png", "figures_dir", "in_kernel", "markdown_table", "new_figure", "output_png", "png_output",
+    "render_into", "repo_root", "runs_dir", "save_figure", "show_markdown", "show_static",
 ]
 
 
@@ -101,15 +108,32 @@ def show_static(fig: Figure, name: str | None = None, dpi: int = 110) -> None:
             print(f"saved {path}")
 
 
-def render_into(out: Any, fig: Figure, dpi: int = 90) -> None:
-    """Replace the content of an ``ipywidgets.Output`` with ``fig`` (no-op outside a kernel)."""
-    if not in_kernel():
-        return
-    from IPython.display import Image, display
+def png_output(png: bytes) -> dict[str, Any]:
+    """A Jupyter ``display_data`` output (nbformat dict) holding ``png``."""
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": "<PNG image>"}}
 
-    with out:
-        out.clear_output(wait=True)
-        display(Image(data=figure_png(fig, dpi)))
+
+def render_into(out: Any, fig: Figure, dpi: int = 90) -> bytes:
+    """Replace the content of an ``ipywidgets.Output`` with ``fig`` rendered as PNG; returns the bytes.
+
+    Sets the widget's synced ``outputs`` state instead of capturing ``display()`` calls, so the image
+    reaches every front end, is kept in saved widget state, and is readable without a kernel
+    (:func:`output_png`).
+    """
+    png = figure_png(fig, dpi)
+    out.outputs = (png_output(png),)
+    return png
+
+
+def output_png(out: Any) -> bytes | None:
+    """The PNG an ``ipywidgets.Output`` (or its ``outputs`` tuple) shows last, or None when it holds none."""
+    outputs = out if isinstance(out, list | tuple) else out.outputs
+    for o in reversed(outputs):
+        data = o.get("data", {}).get("image/png")
+        if data:
+            return base64.b64decode(data)
+    return None
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -1,8 +1,9 @@
 """Plots and widgets of notebook 04 (HRKD), all drawn from a run's :class:`~hrkd_lite.hrkd.Recording`.
 
-Static figures return a ``matplotlib.figure.Figure`` (save it with ``fig.savefig``). Widgets keep the
-values they last drew in ``.current`` so tests can set ``.value`` on a control and check the result
-without a browser. Shapes: S recorded steps, L = M + 1 layers, D domains, H prototype width.
+Static figures return a ``matplotlib.figure.Figure``; a notebook shows (and saves) one with
+``viz.common.show_static``. Widgets keep the values they last drew in ``.current`` and the image they
+show in ``.png`` (also in their ``Output``), so tests can set ``.value`` on a control and check the
+result without a browser. Shapes: S recorded steps, L = M + 1 layers, D domains, H prototype width.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 
 from hrkd_lite.errors import HrkdError, check_choice
 from hrkd_lite.hrkd.recorder import Recording
+from hrkd_lite.viz.common import render_into
 
 ATTENTION_KINDS = ("output", "heads_mean")
 
@@ -273,7 +275,7 @@ def plot_few_shot(curve: dict[str, dict[float, dict]], key: str = "average") -> 
 # ------------------------------------------------------------------ widgets
 
 class _Widget:
-    """A matplotlib Figure redrawn into an ``ipywidgets.Output`` whenever a control changes."""
+    """A matplotlib Figure redrawn, as a PNG, into an ``ipywidgets.Output`` whenever a control changes."""
 
     def __init__(self, controls: list, figsize: tuple[float, float]) -> None:
         import ipywidgets as w
@@ -281,6 +283,7 @@ class _Widget:
         self.fig = Figure(figsize=figsize, layout="constrained")
         self.out = w.Output()
         self.current: dict[str, Any] = {}
+        self.png = b""
         for c in controls:
             c.observe(lambda _change: self.update(), names="value")
         self.widget = w.VBox([w.HBox(controls), self.out])
@@ -289,13 +292,9 @@ class _Widget:
         raise NotImplementedError
 
     def update(self) -> None:
-        from IPython.display import display
-
         self.fig.clear()
         self.draw()
-        self.out.clear_output(wait=True)
-        with self.out:
-            display(self.fig)
+        self.png = render_into(self.out, self.fig)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -1,8 +1,9 @@
 """Figures and widgets of notebook 03 (Meta-KD). Spec: ``shared/methods/meta_kd.md`` §9.
 
 Static figures return a ``matplotlib.figure.Figure`` (no pyplot state; show with
-``viz.common.show_static``). Widgets keep what they last drew in ``.current`` so tests can set
-``.value`` on a control and check the result headlessly. Shapes: N rows, K domains, C classes, H width.
+``viz.common.show_static``). Widgets keep what they last drew in ``.current`` and the image they show
+in ``.png`` (also in their ``Output``), so tests can set ``.value`` on a control and check the result
+headlessly. Shapes: N rows, K domains, C classes, H width.
 """
 
 from __future__ import annotations
@@ -198,7 +199,8 @@ def plot_teacher_student_bars(grid: Mapping[str, Mapping[str, Any]], targets: Se
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
-    ax.set_title("teachers and the students distilled from each (one student per target domain)", fontsize=10)
+    title = "teachers and the students distilled from each (one student per target domain)"
+    ax.set_title(textwrap.fill(title, width=int(10 * fig.get_figwidth())), fontsize=10)  # ~10 chars per inch
     return fig
 
 
@@ -286,6 +288,7 @@ class _Widget:
         self.out = w.Output()
         self.text = w.HTML()
         self.current: dict[str, Any] = {}
+        self.png = b""
         control.observe(lambda _c: self.update(), names="value")
         self.widget = w.VBox([control, self.text, self.out])
 
@@ -297,7 +300,7 @@ class _Widget:
 
         fig, text, self.current = self.render(self.control.value)
         self.text.value = f"<pre>{text}</pre>"
-        render_into(self.out, fig)
+        self.png = render_into(self.out, fig)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -330,9 +333,10 @@ class WeightingWidget(_Widget):
         import ipywidgets as w
 
         self.lam, self.toggle = np.asarray(lam_batch, float), toggle
+        # buttons as wide as their labels (the default fixed width cuts them off)
         super().__init__(w.ToggleButtons(options=[("per-instance λ_i (authors)", "per_instance"),
                                                   ("batch mean (EasyNLP bug)", "batch_mean")],
-                                         value="per_instance"))
+                                         value="per_instance", style={"button_width": "auto"}))
         self.update()
 
     def render(self, value: str):
