@@ -86,3 +86,14 @@ def test_errors(tmp_path):
     (tmp_path / "books" / "negative.review").write_text("no reviews here")
     with pytest.raises(HrkdError, match="books.*negative.review"):
         load_amazon(tmp_path, domains=["books"])
+
+
+def test_default_dir_is_the_env_var_or_the_download_cache(monkeypatch, tmp_path, amazon_dir):
+    from hrkd_lite.data import amazon as A
+
+    monkeypatch.setenv("HRKD_AMAZON_DIR", str(amazon_dir))
+    assert A.default_amazon_dir() == amazon_dir and A.amazon_available() == amazon_dir
+    monkeypatch.delenv("HRKD_AMAZON_DIR")
+    monkeypatch.setattr(A, "DEFAULT_CACHE", tmp_path / "cache")
+    assert A.default_amazon_dir() == tmp_path / "cache" and A.amazon_available() is None
+    assert A.amazon_available(tmp_path) is None

@@ -58,3 +58,16 @@ def test_bad_input_is_one_clear_error():
 def test_format_accuracy():
     assert format_accuracy(0.81) == "81.0 (1 seed)"
     assert format_accuracy([0.80, 0.82]) == f"81.0 ± {100 * math.sqrt(0.0002):.1f} (2 seeds)"
+
+
+def test_notebook04_compare_runs_pairs_seeds_in_run_order():
+    from hrkd_lite.hrkd.experiments import compare_runs
+
+    def runs(*avgs):
+        return [{"accuracy": {"test": {"a": x, "b": x, "average": x}}} for x in avgs]
+
+    res = {"hrkd": runs(0.80, 0.81, 0.80), "tinybert": runs(0.60, 0.61, 0.60), "ablation": runs(0.79)}
+    c = compare_runs(res, "hrkd", "tinybert", [2000, 2000])
+    assert c.seeds == 3 and c.verdict == "better" and c.diff == pytest.approx(0.2)
+    one = compare_runs(res, "ablation", "hrkd", [100, 100])  # pairs with hrkd's first seed only
+    assert one.seeds == 1 and one.diff == pytest.approx(-0.01) and one.verdict.startswith("one seed")

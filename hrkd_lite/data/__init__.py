@@ -34,7 +34,7 @@ def load_data(source: str, data_dir: str | Path | None = None, *, profile: Any =
 
     Args:
         source: ``synthetic | amazon | mnli | local``.
-        data_dir: folder/file for amazon (default ``$HRKD_AMAZON_DIR`` or ``../shared/data/...``),
+        data_dir: folder/file for amazon (default ``$HRKD_AMAZON_DIR``, else an earlier download's cache),
             mnli (None = the hub) and local (required); ignored for synthetic.
         profile: a :class:`hrkd_lite.profiles.Profile`; caps train/dev/test per domain
             (``train_per_domain`` ...) by stratified subsampling, and sets the synthetic generator's

@@ -38,15 +38,24 @@ HRKD_SPLIT: dict[str, tuple[int, int, int]] = {
 }
 ARCHIVE_URL = "https://www.cs.jhu.edu/~mdredze/datasets/sentiment/domain_sentiment_data.tar.gz"
 REVIEW_RE = re.compile(r"<review_text>\s*(.*?)\s*</review_text>", re.S)
+DEFAULT_CACHE = Path.home() / ".cache" / "hrkd_lite" / "amazon"
 LAYOUT = "<dir>/<domain>/positive.review and negative.review for domains " + ", ".join(DOMAINS)
 
 
 def default_amazon_dir() -> Path:
-    """``$HRKD_AMAZON_DIR``, else ``../shared/data/amazon-multidomain`` next to the repository."""
+    """``$HRKD_AMAZON_DIR``, else what an earlier ``download=True`` extracted under ``~/.cache/hrkd_lite/amazon``."""
     env = os.environ.get("HRKD_AMAZON_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon-multidomain"
+    cache = DEFAULT_CACHE
+    found = _find_root(cache) if cache.is_dir() else None
+    return found or cache
+
+
+def amazon_available(data_dir: str | Path | None = None) -> Path | None:
+    """The Amazon folder (``data_dir`` or :func:`default_amazon_dir`) when it holds the reviews, else None."""
+    root = Path(data_dir) if data_dir is not None else default_amazon_dir()
+    return root if (root / "books" / "positive.review").is_file() else None
 
 
 def parse_reviews(path: Path) -> list[str]:
@@ -151,7 +160,7 @@ def download_amazon(cache_dir: str | Path | None = None, url: str = ARCHIVE_URL)
     Only called explicitly (``download=True``); never in tests. The archive's
     ``kitchen_&_housewares`` folder is read as ``kitchen``.
     """
-    cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "hrkd_lite" / "amazon"
+    cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE
     cache.mkdir(parents=True, exist_ok=True)
     found = _find_root(cache)
     if found is not None:

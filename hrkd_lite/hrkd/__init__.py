@@ -1,6 +1,6 @@
 """HRKD: hierarchical relational knowledge distillation across domains (``docs/methods/hrkd.md``).
 
-- ``config``: :class:`HRKDConfig`, the fidelity switches of spec §10, and named presets (ablations).
+- ``config``: :class:`HRKDConfig`, the fidelity switches of docs/methods/hrkd.md §10, and named presets (ablations).
 - ``prototypes``: per-layer domain prototypes of the student's projected states (§2.2).
 - ``compare_aggregate``: cross-domain reference attention + per-domain attention over layers (§2.3).
 - ``gat``: the 8-head pyGAT over domains, one per layer (§2.4).

@@ -1,4 +1,4 @@
-"""Hierarchical compare-aggregate over domain prototypes (spec §2.3).
+"""Hierarchical compare-aggregate over domain prototypes (docs/methods/hrkd.md §2.3).
 
 For each layer m ≥ 1 (m = 0 is skipped: feat_0 = P[0]):
 
@@ -8,7 +8,7 @@ For each layer m ≥ 1 (m = 0 is skipped: feat_0 = P[0]):
     prototypes of layers 0..m, s = H_d W2[m,d] R_m[d] ((m+1),), a2 = softmax(s) (the *hierarchical
     ratios*), G_m[d] = a2ᵀ H_d. The GAT of layer m receives feat_m = G_m (D, H).
 
-Ablations (their form in the paper is NOT FOUND; these are ours, spec §10): ``reference_attention=False``
+Ablations (their form in the paper is NOT FOUND; these are ours, docs/methods/hrkd.md §10): ``reference_attention=False``
 uses R_m = F_m (recorded as an identity A1); ``aggregation="mean"`` replaces (b) by a2 = 1/(m+1).
 """
 
@@ -36,7 +36,7 @@ class CompareAggregateOutput:
 
 
 class CompareAggregate(nn.Module):
-    """Bilinear compare (W1, (L, H, H)) and aggregate (W2, (L, D, H, H)) of spec §2.3.
+    """Bilinear compare (W1, (L, H, H)) and aggregate (W2, (L, D, H, H)) of docs/methods/hrkd.md §2.3.
 
     W1[0] and W2[0] exist but are unused, as in the reference code. Init Xavier-uniform with ``gain``;
     ``w2_init="reference"`` initialises each W2[m] as one (D, H, H) tensor, so torch's fans are

@@ -1,7 +1,7 @@
 """HRKD fidelity switches (``docs/methods/hrkd.md`` §10) with the reference code's defaults.
 
 Every default follows the authors' code [C] (github.com/cheneydon/hrkd); the alternatives are the
-paper's apparent intent or the ablations of the paper's tables (whose exact form is NOT FOUND, spec §8).
+paper's apparent intent or the ablations of the paper's tables (whose exact form is NOT FOUND, docs/methods/hrkd.md §8).
 Presets name the variants the notebook compares (:data:`PRESETS`, :func:`preset`).
 """
 
@@ -19,16 +19,16 @@ W2_INITS = ("reference", "per_matrix")
 
 @dataclass(frozen=True)
 class HRKDConfig:
-    """All HRKD switches in one frozen dataclass (spec §10).
+    """All HRKD switches in one frozen dataclass (docs/methods/hrkd.md §10).
 
     Attributes:
         graph_trainable: False [C] = the MetaGraph (W1, W2, GATs) is in no optimiser and stays at its
-            random Xavier init (spec §2.6); True = added to the student's AdamW (paper's intent, [P]).
+            random Xavier init (docs/methods/hrkd.md §2.6); True = added to the student's AdamW (paper's intent, [P]).
         detach_prototypes: False [C] = gradients of the domain weights reach the student through the
             prototypes; True = prototypes are detached (weights act as constants).
         use_graph: True [C] = graph-weighted loss; False = multi-domain TinyBERT-KD (all weights 1, the
-            prediction term summed over domains, not ÷D; spec §2.5).
-        hierarchical: True [C] = compare-aggregate before each GAT (spec §2.3); False = feat_m = P[m].
+            prediction term summed over domains, not ÷D; docs/methods/hrkd.md §2.5).
+        hierarchical: True [C] = compare-aggregate before each GAT (docs/methods/hrkd.md §2.3); False = feat_m = P[m].
         reference_attention: True [C] = step (a), cross-domain attention gives R_m; False = R_m = F_m
             ("w/o self-attention" ablation, our form; the paper's is NOT FOUND).
         aggregation: ``"compare"`` [C] = step (b) bilinear attention over layers 0..m; ``"mean"`` =
@@ -41,7 +41,7 @@ class HRKDConfig:
         w2_init: ``"reference"`` [C] = each layer's (D, H, H) block of W2 initialised as one tensor, so
             torch's fans are (H·H, D·H) and the bound is small; ``"per_matrix"`` = fans (H, H) per domain.
         prototype_group_size: examples per prototype/graph group (8 = the per-GPU batch of the 4-GPU
-            runs, spec §7); the loss is the mean over groups, as DDP's gradient averaging gives.
+            runs, docs/methods/hrkd.md §7); the loss is the mean over groups, as DDP's gradient averaging gives.
             None = one group with the whole per-domain batch.
         prototype_masked: False [C] = mean over all positions, padding included (static padding);
             True = mean over real tokens only.
@@ -55,7 +55,7 @@ class HRKDConfig:
             checkpoint; ``"mean"`` = one checkpoint best on the mean.
         record_every: record the graph's outputs every this many optimiser steps (1 = every step).
 
-    Few-shot runs (spec §1.3) change the data, not these switches: ``--few-shot`` / ``data.few_shot``.
+    Few-shot runs (docs/methods/hrkd.md §1.3) change the data, not these switches: ``--few-shot`` / ``data.few_shot``.
     """
 
     graph_trainable: bool = False
@@ -115,7 +115,7 @@ class HRKDConfig:
         return self.use_graph
 
 
-#: Named variants compared in notebook 04 (spec §4 ablations, §2.6 trainable graph).
+#: Named variants compared in notebook 04 (docs/methods/hrkd.md §4 ablations, §2.6 trainable graph).
 PRESETS: dict[str, dict] = {
     "hrkd": {},  # code-faithful defaults: frozen random graph, hierarchical, compare-aggregate
     "trainable_graph": {"graph_trainable": True},

@@ -20,6 +20,7 @@ from hrkd_lite.methods.baselines import run_student, run_tinybert
 from hrkd_lite.methods.common import RunContext, prepare, read_metrics
 from hrkd_lite.methods.hrkd import remove_checkpoints, run_hrkd
 from hrkd_lite.methods.multi_teacher import run_multi_teacher
+from hrkd_lite.noise import Comparison, compare
 from hrkd_lite.profiles import Profile
 
 #: Baselines of the results table: no-KD student (shared, per-domain heads) and single-domain TinyBERT-KD.
@@ -81,7 +82,7 @@ def run_comparison(ctx: RunContext, teacher_dir: Path, runs_dir: Path, *, varian
 def few_shot_curve(data: MultiDomainData, profile: Profile, runs_dir: Path, fractions: Sequence[float], *,
                    methods: Sequence[str] = ("hrkd", "tinybert"), seed: int = 0, teacher: str = "fraction",
                    tokenizer=None, progress: bool = False, reuse: bool = True) -> dict[str, dict[float, dict]]:
-    """Test accuracy vs the fraction of each domain's train split kept (spec §1.3 few-shot).
+    """Test accuracy vs the fraction of each domain's train split kept (docs/methods/hrkd.md §1.3 few-shot).
 
     ``teacher="fraction"``: stage A is retrained on the same fraction (the MNLI scripts);
     ``"full"``: every fraction distils from the full-data teacher (the Amazon scripts).
@@ -115,6 +116,19 @@ def summarize(runs: dict[str, list[dict]], split: str = "test") -> dict[str, dic
             vals = np.array([m["accuracy"][split][k] for m in ms], dtype=float)
             out[name][k] = (float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0, len(vals))
     return out
+
+
+def compare_runs(runs: dict[str, list[dict]], a: str, b: str, test_sizes: Sequence[int],
+                 split: str = "test") -> Comparison:
+    """The package's noise rule (:func:`hrkd_lite.noise.compare`) on two methods' average accuracy.
+
+    Runs are paired seed by seed in the order they were run (a one-seed ablation pairs with the first seed
+    of a three-seed method); ``test_sizes`` are the per-domain sizes of ``split`` (binomial noise).
+    """
+    ra = [m["accuracy"][split]["average"] for m in runs[a]]
+    rb = [m["accuracy"][split]["average"] for m in runs[b]]
+    k = min(len(ra), len(rb))
+    return compare(ra[:k], rb[:k], list(test_sizes), paired=True)
 
 
 def results_markdown(runs: dict[str, list[dict]], split: str = "test", labels: dict[str, str] | None = None) -> str:

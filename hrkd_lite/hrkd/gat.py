@@ -1,8 +1,8 @@
-"""Graph attention network over domains, one per layer (spec §2.4; pyGAT layout, Veličković et al. 2018).
+"""Graph attention network over domains, one per layer (docs/methods/hrkd.md §2.4; pyGAT layout, Veličković et al. 2018).
 
 Nodes are the D domains with features feat_m (D, H); the graph is fully connected with self-loops.
 A :class:`DomainGAT` is ``dropout → concat of `heads` GAT layers (H→H, ELU) → dropout → GAT layer
-(heads·H → 1, ELU)``; the softmax of its D outputs is layer m's domain weights w_m (spec §2.4).
+(heads·H → 1, ELU)``; the softmax of its D outputs is layer m's domain weights w_m (docs/methods/hrkd.md §2.4).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class GATOutput:
 
 
 class DomainGAT(nn.Module):
-    """Two-layer pyGAT producing one weight per domain (spec §2.4): ~heads·H² + heads·H parameters."""
+    """Two-layer pyGAT producing one weight per domain (docs/methods/hrkd.md §2.4): ~heads·H² + heads·H parameters."""
 
     def __init__(self, hidden: int, *, heads: int = 8, dropout: float = 0.1, alpha: float = 0.2,
                  gain: float = 1.414) -> None:

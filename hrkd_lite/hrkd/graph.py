@@ -1,8 +1,8 @@
 """MetaGraph: prototypes → (hierarchical compare-aggregate) → one domain GAT per layer → domain weights.
 
-Spec §2.3–2.4. Input P (L, D, H) with L = M + 1 layers (0 = embeddings); output w (L, D), each row a
+Method note ``docs/methods/hrkd.md`` §2.3–2.4. Input P (L, D, H) with L = M + 1 layers (0 = embeddings); output w (L, D), each row a
 softmax over domains, plus what the notebook records: hierarchical ratios, reference attention and the
-GATs' attention. With ``graph_trainable=False`` (reference code, spec §2.6) every parameter has
+GATs' attention. With ``graph_trainable=False`` (reference code, docs/methods/hrkd.md §2.6) every parameter has
 ``requires_grad=False``: the graph stays at its random Xavier init, yet w still changes with the
 prototypes and its gradient still reaches the student through them (unless detached).
 """
@@ -45,7 +45,7 @@ class GraphOutput:
 
 
 class MetaGraph(nn.Module):
-    """The domain-relational graph of spec §2.3–2.4.
+    """The domain-relational graph of docs/methods/hrkd.md §2.3–2.4.
 
     Args:
         hidden: prototype width H (the teacher's width: the student's states are projected).
@@ -101,7 +101,7 @@ class MetaGraph(nn.Module):
     def forward(self, protos: Tensor) -> GraphOutput:
         """protos (L, D, H) → GraphOutput; protos (G, L, D, H) → GraphOutput with a leading G.
 
-        Groups are independent graph calls (own dropout masks), as on separate GPUs (spec §7).
+        Groups are independent graph calls (own dropout masks), as on separate GPUs (docs/methods/hrkd.md §7).
         """
         if protos.dim() == 3:
             return self._one(protos)

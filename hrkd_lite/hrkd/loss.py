@@ -1,4 +1,4 @@
-"""The HRKD objective (spec §2.5) built on per-domain, per-layer, per-example distillation terms (§2.1).
+"""The HRKD objective (docs/methods/hrkd.md §2.5) built on per-domain, per-layer, per-example distillation terms (§2.1).
 
 Notation: D domains, M distilled student layers, L = M + 1 (0 = embeddings), G prototype groups.
 
@@ -9,7 +9,7 @@ HRKD (``use_graph=True``), with w[g] the MetaGraph's (L, D) weights of group g:
     L = mean_g Σ_d [ hidden_ratio · Σ_m w[g, m, d] · T[g, m, d] + pred_ratio · (1/D) · p[g, d] ].
 Multi-domain TinyBERT-KD (``use_graph=False``): every weight 1 and the prediction term *summed* over
 domains (not ÷D), so the loss is ≈ D× larger — as the reference code does.
-With G = 1 this is exactly spec §2.5; G > 1 is the mean of per-GPU losses (DDP's gradient average).
+With G = 1 this is exactly docs/methods/hrkd.md §2.5; G > 1 is the mean of per-GPU losses (DDP's gradient average).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from hrkd_lite.hrkd.prototypes import group_slices
 
 @dataclass
 class DomainTerms:
-    """Per-example distillation terms of one domain's batch of B examples (spec §2.1).
+    """Per-example distillation terms of one domain's batch of B examples (docs/methods/hrkd.md §2.1).
 
     emb: (B,) embedding MSE; attn: (M, B) attention-score MSE per student layer; hid: (M, B) hidden
     MSE per student layer; pred: (B,) soft cross-entropy. Each example's value is the mean over its own
@@ -86,7 +86,7 @@ def hrkd_total_loss(
     hidden_ratio: float = 1.0,
     pred_ratio: float = 1.0,
 ) -> HRKDLoss:
-    """The total loss of spec §2.5.
+    """The total loss of docs/methods/hrkd.md §2.5.
 
     Args:
         layer_terms: (G, L, D) or (L, D) group-mean layer terms T (see module docstring).

@@ -1,9 +1,9 @@
-"""Domain prototypes: the student's projected hidden states averaged per layer (spec §2.2).
+"""Domain prototypes: the student's projected hidden states averaged per layer (docs/methods/hrkd.md §2.2).
 
 P[m, d] = mean over the batch and all positions of fit_m(H^S_d[m]) ∈ R^H, m = 0..M (0 = embeddings).
 The reference code averages all static-padding positions (padding included) and builds prototypes
 per GPU from 8 examples per domain; ``group_size`` reproduces that on one device by splitting each
-domain's batch into consecutive groups, one prototype set (and one graph call) per group (spec §7).
+domain's batch into consecutive groups, one prototype set (and one graph call) per group (docs/methods/hrkd.md §7).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def domain_prototypes(
     group_size: int | None = None,
     detach: bool = False,
 ) -> Tensor:
-    """Prototypes of one domain, per group and layer (spec §2.2).
+    """Prototypes of one domain, per group and layer (docs/methods/hrkd.md §2.2).
 
     Args:
         hidden: M+1 tensors (B, T, H), the student's *projected* states fit_m(H^S[m]) of one domain's

@@ -3,7 +3,7 @@
 Per recorded step (L = M + 1 layers, D domains, h GAT heads; a grouped step stores the mean over its
 prototype groups — weights still sum to 1):
 
-- ``weights`` (L, D): domain weights w_m (spec §2.4);
+- ``weights`` (L, D): domain weights w_m (docs/methods/hrkd.md §2.4);
 - ``ratios`` (L, D, L): hierarchical ratios over layers 0..m (§2.3 b; NaN without hierarchy);
 - ``reference_attention`` (L, D, D): cross-domain attention A1 (§2.3 a; NaN at m = 0 / when unused);
 - ``gat_attention`` (L, h, D, D) and ``gat_out_attention`` (L, D, D): the GATs' attention;

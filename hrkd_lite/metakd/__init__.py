@@ -1,6 +1,6 @@
 """Meta-KD (Pan et al., ACL-IJCNLP 2021): meta-teacher across domains, then per-domain students.
 
-Spec: ``docs/methods/meta_kd.md``. One concept per module:
+Method note: ``docs/methods/meta_kd.md``. One concept per module:
 
 - ``config``: :class:`MetaKDConfig`, the §12 fidelity switches with their defaults.
 - ``scores``: h(x) from a pre-trained encoder, class-/domain-wise prototypes, transferability t_i (§3).

@@ -1,7 +1,7 @@
-"""Meta-KD fidelity switches (``docs/methods/meta_kd.md`` §12) with the spec's defaults.
+"""Meta-KD fidelity switches (``docs/methods/meta_kd.md`` §12) with the method note's defaults.
 
 Each field names where its default comes from: [C] = reference code (authors' EasyTransfer release,
-EasyNLP port, OneFlow port), [M] = the paper as remembered in the spec (not verified against the PDF),
+EasyNLP port, OneFlow port), [M] = the paper as remembered in the method note (not verified against the PDF),
 [P] = a project choice. The alternatives reproduce a port's behaviour (sometimes a bug) so the
 notebook can show its effect.
 """
@@ -23,27 +23,27 @@ TEACHER_VARIANTS = ("meta", "single", "mix")
 
 @dataclass(frozen=True)
 class MetaKDConfig:
-    """All Meta-KD switches in one frozen dataclass (spec §12).
+    """All Meta-KD switches in one frozen dataclass (docs/methods/meta_kd.md §12).
 
     Attributes:
         prototypes: ``"class"`` = one prototype per (domain, class) (paper [M], OneFlow [C]);
-            ``"domain"`` = one per domain (authors, EasyNLP [C]). Spec §3, §5.4.
+            ``"domain"`` = one per domain (authors, EasyNLP [C]). Method note ``docs/methods/meta_kd.md`` §3, §5.4.
         use_sample_weights: weight the meta-teacher loss by the prototype scores t_i (authors' script
             passes ``--use_sample_weights 1``). Off = plain mean.
         use_domain_loss: add the shuffled-domain-label corruption loss (EasyNLP default [C]); the
-            authors' released script trains without it (quirk, spec §3).
+            authors' released script trains without it (quirk, docs/methods/meta_kd.md §3).
         domain_loss_weight: λ_d of the corruption loss (0.5 in both codes; OneFlow 0.1).
         teacher_weight_terms: ``"both"`` = t_i·[CE + λ_d CE_dom] (authors, EasyNLP);
             ``"domain"`` = CE + λ_d·mean(t_i CE_dom) (OneFlow).
         transferability_score: ``"code"`` = ½[cos(h, own) + cos(h, mean of others)] [C];
             ``"paper"`` = cos(h, own) + mean over others of cos(h, p^k) [M, unverified].
         token_mean_with_padding: the authors' h(x) averages tokens 1..T-1 *including* padding (quirk,
-            spec §5.3). False = average real tokens only.
+            docs/methods/meta_kd.md §5.3). False = average real tokens only.
         instance_weighting: ``"per_instance"`` = λ_i applied to per-example losses before the batch mean
             (authors, ``MSELoss(reduction="none")``); ``"batch_mean"`` = EasyNLP bug: the terms are
-            batch means, so λ only rescales by mean(λ) (spec §5.1).
+            batch means, so λ only rescales by mean(λ) (docs/methods/meta_kd.md §5.1).
         tkd_target_fit_dense: False = project the student's TKD feature only (authors); True = also
-            project the teacher's with a fresh, untrained ``fit_dense`` (EasyNLP bug, spec §5.2).
+            project the teacher's with a fresh, untrained ``fit_dense`` (EasyNLP bug, docs/methods/meta_kd.md §5.2).
         tkd_weight: γ₂, weight of the transferable-knowledge (TKD) feature loss (= domain_loss_weight
             in both codes, 0.5).
         schedule: ``"two_stage"`` = intermediate layers, then prediction layer (code [C]);
@@ -53,7 +53,7 @@ class MetaKDConfig:
         split: ``"hrkd"`` per-domain membership [P] or ``"pooled"`` stratified seed 11111 (authors).
         teacher_variant: ``"meta"`` (all domains, t_i, corruption) or the baselines ``"single"``
             (target domain only) and ``"mix"`` (all domains, plain CE).
-        zero_shot: the meta/mix teacher is trained without the target domain (spec §11).
+        zero_shot: the meta/mix teacher is trained without the target domain (docs/methods/meta_kd.md §11).
         few_shot: fraction of the target domain's training split kept (None = all).
     """
 

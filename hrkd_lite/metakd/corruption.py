@@ -1,4 +1,4 @@
-"""Domain-corruption head and the meta-teacher loss (spec §3).
+"""Domain-corruption head and the meta-teacher loss (docs/methods/meta_kd.md §3).
 
 Reference code [C] (authors' ``transformer/modeling.py::MetaTeacherForSequenceClassification``;
 EasyNLP ``compute_loss``)::
@@ -35,7 +35,7 @@ class CorruptionOutput:
 
 
 class DomainCorruptionHead(nn.Module):
-    """u = tanh(W_c(h̄ + E_D(d))), domain logits = W_d u (spec §3).
+    """u = tanh(W_c(h̄ + E_D(d))), domain logits = W_d u (docs/methods/meta_kd.md §3).
 
     Args:
         hidden_size: H of the pooled encoder feature h̄.
@@ -64,7 +64,7 @@ class DomainCorruptionHead(nn.Module):
 
 
 def shuffled_domain_labels(domains: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """d̃ = d[randperm(B)]: the batch's own domain labels in random order (spec §3)."""
+    """d̃ = d[randperm(B)]: the batch's own domain labels in random order (docs/methods/meta_kd.md §3)."""
     perm = torch.randperm(domains.shape[0], generator=generator, device="cpu").to(domains.device)
     return domains[perm]
 
@@ -79,7 +79,7 @@ def corruption_loss(domain_logits: Tensor, domains: Tensor, generator: torch.Gen
 
 def meta_teacher_loss(ce: Tensor, domain_ce: Tensor | None = None, scores: Tensor | None = None,
                       domain_loss_weight: float = 0.5, weight_terms: str = "both") -> Tensor:
-    """L_MT from per-example terms (spec §3).
+    """L_MT from per-example terms (docs/methods/meta_kd.md §3).
 
     Args:
         ce: (B,) task cross-entropy per example.

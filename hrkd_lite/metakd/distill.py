@@ -1,4 +1,4 @@
-"""Meta-distillation losses: stage 1 (intermediate layers + TKD) and stage 2 (prediction layer) (spec §4).
+"""Meta-distillation losses: stage 1 (intermediate layers + TKD) and stage 2 (prediction layer) (docs/methods/meta_kd.md §4).
 
 Stage 1 [C] (authors' ``meta_distill.py``, ``not args.pred_distill`` branch), per example i:
 
@@ -7,7 +7,7 @@ Stage 1 [C] (authors' ``meta_distill.py``, ``not args.pred_distill`` branch), pe
     L_TKD   = MSE(W_fit z^S, z^T)                    z = W_c(h̄ + E_D(d)), the pre-tanh corrupted feature
     L_1     = mean_i λ_i · [L_rep,i + L_att,i + γ₂ L_TKD]
 
-``instance_weighting="batch_mean"`` reproduces the EasyNLP bug (spec §5.1): every term is already a
+``instance_weighting="batch_mean"`` reproduces the EasyNLP bug (docs/methods/meta_kd.md §5.1): every term is already a
 batch mean when it is multiplied by λ_i, so L_1 = mean(λ) · [mean L_rep + mean L_att + γ₂ L_TKD].
 In both codes L_TKD is one batch scalar; passing a (B,) tensor weights it per example instead.
 
@@ -41,9 +41,9 @@ def intermediate_terms(student_out: Any, teacher_out: Any, fit: nn.Module,
         student_out: ``.hidden_states`` M+1 x (B, T, H_s) (0 = embeddings), ``.attention_scores``
             M x (B, h, T, T) pre-softmax with the additive mask.
         teacher_out: the same for the teacher, L+1 and L entries (computed under ``no_grad``).
-        fit: the one W_fit (H_s -> H_t) shared by every hidden state and by L_TKD (spec §4).
+        fit: the one W_fit (H_s -> H_t) shared by every hidden state and by L_TKD (docs/methods/meta_kd.md §4).
         indices: ``tinybert_indices(L, M)`` or a map [0, g(1), .., g(M)]; lpb = 2 gives attention
-            targets [1, 3, 5] and hidden targets [0, 2, 4, 6] (spec §8).
+            targets [1, 3, 5] and hidden targets [0, 2, 4, 6] (docs/methods/meta_kd.md §8).
 
     Returns:
         ``rep`` (B,) = L_emb,i + Σ_l L_hid,i(l);  ``att`` (B,) = Σ_l L_att,i(l) (masked entries zeroed).
@@ -64,7 +64,7 @@ def tkd_loss(student_feature: Tensor, teacher_feature: Tensor, fit: nn.Module,
         teacher_feature: (B, H_t) the meta-teacher's W^T_c(h̄^T + E^T_D(d)).
         fit: the shared W_fit (same module as for the hidden states).
         teacher_fit: None (authors: target unprojected) or a module applied to the teacher side too
-            (EasyNLP bug, spec §5.2; a fresh, untrained projection makes the target random).
+            (EasyNLP bug, docs/methods/meta_kd.md §5.2; a fresh, untrained projection makes the target random).
         reduction: ``"mean"`` -> scalar (both codes), ``"none"`` -> (B,).
     """
     check_choice("reduction", reduction, ("mean", "none"))
@@ -77,7 +77,7 @@ def tkd_loss(student_feature: Tensor, teacher_feature: Tensor, fit: nn.Module,
 
 def stage1_loss(rep: Tensor, att: Tensor, tkd: Tensor | float | None, weights: Tensor | None,
                 tkd_weight: float = 0.5, instance_weighting: str = "per_instance") -> Tensor:
-    """L_1 from per-example terms (spec §4, §5.1).
+    """L_1 from per-example terms (docs/methods/meta_kd.md §4, §5.1).
 
     Args:
         rep: (B,) L_rep,i.   att: (B,) L_att,i.
@@ -108,7 +108,7 @@ def soft_cross_entropy_terms(student_logits: Tensor, teacher_logits: Tensor, tem
 
 def stage2_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0,
                 weights: Tensor | None = None, instance_weighting: str = "per_instance") -> Tensor:
-    """L_2 = mean_i [λ_i ·] soft-CE_i(z^T/T, z^S/T) (spec §4); ``weights`` None = the code's unweighted form."""
+    """L_2 = mean_i [λ_i ·] soft-CE_i(z^T/T, z^S/T) (docs/methods/meta_kd.md §4); ``weights`` None = the code's unweighted form."""
     check_choice("instance_weighting", instance_weighting, ("per_instance", "batch_mean"))
     per = soft_cross_entropy_terms(student_logits, teacher_logits, temperature)
     if weights is None:

@@ -1,4 +1,4 @@
-"""Prototype (transferability) scores t_i from a pre-trained, not fine-tuned encoder (spec §3).
+"""Prototype (transferability) scores t_i from a pre-trained, not fine-tuned encoder (docs/methods/meta_kd.md §3).
 
 Pipeline: h(x) = mean-pooled last layer (:func:`mean_pool`, :func:`extract_features`) ->
 prototypes p^k_m (:func:`compute_prototypes`) -> t_i (:func:`transferability_scores`).
@@ -35,7 +35,7 @@ def mean_pool(hidden: Tensor, attention_mask: Tensor | None = None, *, include_p
     Args:
         hidden: (B, T, H) hidden states.
         attention_mask: (B, T), 1 = token, 0 = padding; needed when ``include_padding`` is False.
-        include_padding: True reproduces the authors' quirk (spec §5.3): padding positions (whose
+        include_padding: True reproduces the authors' quirk (docs/methods/meta_kd.md §5.3): padding positions (whose
             hidden states are not zero) are averaged in. False averages real tokens only.
         skip_cls: drop position 0 ([CLS]) as the authors' ``extract_embeddings.py`` does (tokens 1..n).
 
@@ -86,7 +86,7 @@ def extract_features(encoder: Callable, input_ids: Tensor, attention_mask: Tenso
 
 def compute_prototypes(features: Tensor, domains: Tensor, labels: Tensor, num_domains: int, num_labels: int,
                        mode: str = "class") -> Tensor:
-    """Prototypes p^k_m = mean of h(x) over domain k (and class m) (spec §3).
+    """Prototypes p^k_m = mean of h(x) over domain k (and class m) (docs/methods/meta_kd.md §3).
 
     Args:
         features: (N, H) h(x).
@@ -128,7 +128,7 @@ def compute_prototypes(features: Tensor, domains: Tensor, labels: Tensor, num_do
 
 def transferability_scores(features: Tensor, domains: Tensor, labels: Tensor, prototypes: Tensor,
                            formula: str = "code") -> Tensor:
-    """Per-example transferability (prototype) score t_i (spec §3; formulas in the module docstring).
+    """Per-example transferability (prototype) score t_i (docs/methods/meta_kd.md §3; formulas in the module docstring).
 
     Args:
         features: (N, H) h(x).

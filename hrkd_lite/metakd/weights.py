@@ -1,4 +1,4 @@
-"""Domain-expertise weights λ_i for meta-distillation (spec §4).
+"""Domain-expertise weights λ_i for meta-distillation (docs/methods/meta_kd.md §4).
 
 Reference code [C] (identical in the authors' ``meta_distill.py`` and EasyNLP's
 ``MetaDistillationTrainer``)::
@@ -26,7 +26,7 @@ def teacher_correctness_factor(p_gold: Tensor) -> Tensor:
 
 
 def expertise_weights_from_prob(p_gold: Tensor, scores: Tensor) -> Tensor:
-    """λ = (1 + t)·1/(1 + exp((1 − p)²)) for broadcastable ``p_gold`` and ``scores`` (spec §4)."""
+    """λ = (1 + t)·1/(1 + exp((1 − p)²)) for broadcastable ``p_gold`` and ``scores`` (docs/methods/meta_kd.md §4)."""
     return (1.0 + scores) * teacher_correctness_factor(p_gold)
 
 

@@ -89,7 +89,7 @@ class StepOutput:
 
 def domain_terms(student: HRKDStudent, s_out: Any, t_out: Any, indices: dict, cfg: HRKDConfig,
                  attention_mask: torch.Tensor) -> tuple[DomainTerms, torch.Tensor | None]:
-    """Per-example terms of one domain's batch (spec §2.1) and its prototypes (G, L, H) (§2.2; None
+    """Per-example terms of one domain's batch (docs/methods/hrkd.md §2.1) and its prototypes (G, L, H) (§2.2; None
     without graph).
 
     The student's states are projected once (fit_m) and reused for the hidden MSE and the prototypes.

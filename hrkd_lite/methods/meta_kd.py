@@ -97,8 +97,8 @@ class TeacherView:
 
 class MetaStudent(nn.Module):
     """Everything stage 1/2 train: the student classifier, its own corruption head (W^S_c, E^S_D), the one
-    shared W_fit (H_s -> H_t, spec §4), and — only for the EasyNLP bug switch — a frozen, random
-    ``teacher_fit`` (H_t -> H_t) applied to the TKD target (spec §5.2)."""
+    shared W_fit (H_s -> H_t, docs/methods/meta_kd.md §4), and — only for the EasyNLP bug switch — a frozen, random
+    ``teacher_fit`` (H_t -> H_t) applied to the TKD target (docs/methods/meta_kd.md §5.2)."""
 
     def __init__(self, classifier: MultiDomainClassifier, num_domains: int, teacher_hidden: int,
                  include_padding: bool = True, teacher_fit: bool = False) -> None:

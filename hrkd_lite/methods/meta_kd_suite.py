@@ -4,9 +4,9 @@ Every function reuses finished runs under ``ctx.out_dir`` (teachers and students
 switches), and keeps each ``run meta-kd`` result as ``ctx.out_dir/metrics_<label>.json``.
 
 - :func:`student_grid`: teachers single / mix / meta and the student distilled from each, per target.
-- :func:`weighting_toggle`: per-instance λ_i vs the EasyNLP batch-mean bug (spec §5.1).
+- :func:`weighting_toggle`: per-instance λ_i vs the EasyNLP batch-mean bug (docs/methods/meta_kd.md §5.1).
 - :func:`tkd_sweep`: students for several γ₂ (weight of the TKD feature loss).
-- :func:`few_shot_curve`, :func:`zero_shot`: scarce / no target data (spec §11).
+- :func:`few_shot_curve`, :func:`zero_shot`: scarce / no target data (docs/methods/meta_kd.md §11).
 - :func:`corruption_probe`: domain probe on teacher features with and without the corruption loss.
 - :func:`noise_verdict`: is a difference of accuracies larger than its sampling noise?
 """

@@ -2,7 +2,7 @@
 
 One teacher (shared encoder, pooler and head) fine-tuned on all domains' batches together with
 
-    L_MT = mean_i t_i · [CE(y_i, f(x_i)) + λ_d · CE(d̃_i, W_d u_i)]        (spec §3; switches §12)
+    L_MT = mean_i t_i · [CE(y_i, f(x_i)) + λ_d · CE(d̃_i, W_d u_i)]        (docs/methods/meta_kd.md §3; switches §12)
 
 where t_i are prototype scores of a *pre-trained, not fine-tuned* encoder (``metakd.scores``) and
 u_i = tanh(W_c(h̄_last(x_i) + E_D(d_i))) the domain-corrupted feature (``metakd.corruption``).
@@ -83,7 +83,7 @@ def pretrained_features(ctx: RunContext, include_padding: bool = True, split: st
 
 def prototype_scores(ctx: RunContext, cfg: MetaKDConfig, domains: Sequence[int] | None = None,
                      split: str = "train") -> PrototypeScores:
-    """t_i for the rows of ``domains`` (default all), prototypes from those same rows (spec §3).
+    """t_i for the rows of ``domains`` (default all), prototypes from those same rows (docs/methods/meta_kd.md §3).
 
     Domain ids in the result are the *positions* in ``domains``; rows are the domains' splits
     concatenated in that order. Use :func:`scores_by_domain` to split them back.
@@ -108,7 +108,7 @@ def scores_by_domain(ps: PrototypeScores, domains: Sequence[int], num_domains: i
 # -- the model ----------------------------------------------------------------------------------
 
 class MetaTeacher(nn.Module):
-    """Shared-head classifier + domain-corruption head (spec §3).
+    """Shared-head classifier + domain-corruption head (docs/methods/meta_kd.md §3).
 
     ``forward(input_ids (B,T), attention_mask (B,T), token_type_ids, domains (B,) | int)`` returns
     (:class:`ModelOutput`, :class:`CorruptionOutput`); h̄ is the token mean of the model's own last

@@ -5,7 +5,7 @@ gradient scale (high T → logit matching); the T/α explorer widget returns ``(
 ``state`` is a dict the callback rewrites so tests can move a slider and check what changed. Then the
 teacher / student-without-KD / Hinton KD / TinyBERT-style KD runs (``methods.baselines``), their training
 curves, accuracy table and a noise-aware verdict on the KD gain.
-Spec: ``shared/methods/background.md`` §3 (Hinton KD, T²).
+Method note: ``docs/methods/background.md`` §3 (Hinton KD, T²).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from hrkd_lite.profiles import Profile
 from hrkd_lite.viz.common import new_figure, render_into
 
 # ---------------------------------------------------------------------------------------------------
-# 3. Soft targets and the T² argument (background.md §3)
+# 3. Soft targets and the T² argument (docs/methods/background.md §3)
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
     """Shannon entropy in nats over the last dim: (..., C) -> (...)."""

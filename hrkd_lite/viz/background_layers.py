@@ -3,7 +3,7 @@
 TinyBERT's attention-score / hidden-state terms and heatmaps, MiniLM's last-layer attention and
 value-relation transfer, the layer-mapping explorer (``describe_maps``; the widget returns
 ``(widget, state)``), and the table of what each method transfers with the quantity each one would
-minimise on one batch. Spec: ``shared/methods/background.md`` §6-§8.
+minimise on one batch. Method note: ``docs/methods/background.md`` §6-§8.
 Tags: [M] unverified memory (as in the map titles).
 """
 
@@ -35,7 +35,7 @@ from hrkd_lite.models import BertEncoder
 from hrkd_lite.viz.common import markdown_table, new_figure, render_into
 
 # ---------------------------------------------------------------------------------------------------
-# 5. TinyBERT attention-score / hidden-state matching, MiniLM value relations (background.md §6-§7)
+# 5. TinyBERT attention-score / hidden-state matching, MiniLM value relations (docs/methods/background.md §6-§7)
 
 def tinybert_student(ctx, teacher_hidden: int, weights: str | Path | None = None, setting: str = "multi"):
     """The TinyBERT run's trainable module (classifier + ``FitDenses``), built exactly as the runner does
@@ -240,7 +240,7 @@ def layer_map_widget(teacher_layers: int = 12, student_layers: int = 4, max_laye
 
 
 # ---------------------------------------------------------------------------------------------------
-# 7. What each method transfers (background.md §8) and the quantity each one compares, measured here
+# 7. What each method transfers (docs/methods/background.md §8) and the quantity each one compares, measured here
 
 TRANSFER_HEADER = ["method", "logits", "hidden", "attention", "embeddings", "other", "task-specific",
                    "in hrkd_lite"]
@@ -264,7 +264,7 @@ TRANSFER_ROWS = [
 
 
 def transfer_table_markdown() -> str:
-    """background.md §8 as Markdown, with the package functions that implement each row."""
+    """docs/methods/background.md §8 as Markdown, with the package functions that implement each row."""
     return markdown_table(TRANSFER_HEADER, TRANSFER_ROWS)
 
 

@@ -3,7 +3,7 @@
 Parameter counts per component come from configs only (``config_parameter_counts`` over ``PRESETS`` and
 the profile's student); quoted sizes and speed-ups sit next to the same quantity computed or measured here.
 Latency is always measured on this device (interleaved medians), never quoted.
-Spec: ``shared/methods/background.md`` §2 (size arithmetic, "measure, never quote"), §4.
+Method note: ``docs/methods/background.md`` §2 (size arithmetic, "measure, never quote"), §4.
 Numbers quoted from papers carry their tag ([A] abstract, [R] README, [M] unverified memory, [D] derived).
 """
 
@@ -23,13 +23,13 @@ from hrkd_lite.profiles import Profile
 from hrkd_lite.viz.common import new_figure
 
 # ---------------------------------------------------------------------------------------------------
-# 1. Where the parameters live (background.md §2)
+# 1. Where the parameters live (docs/methods/background.md §2)
 
 COMPONENTS = ("embeddings", "attention", "ffn", "pooler")
 COLORS = {"embeddings": "#4c72b0", "attention": "#dd8452", "ffn": "#55a868", "pooler": "#8172b3"}
-ADABERT_SMALLER = (11.5, 17.0)  # "11.5x to 17.0x smaller" than BERT-base [A] (adabert.md §1)
+ADABERT_SMALLER = (11.5, 17.0)  # "11.5x to 17.0x smaller" than BERT-base [A] (docs/methods/adabert.md §1)
 
-# (what, quoted text, quoted value, tag, preset, kind) — background.md §2 / §4; compared with PRESETS arithmetic
+# (what, quoted text, quoted value, tag, preset, kind) — docs/methods/background.md §2 / §4; compared with PRESETS arithmetic
 PAPER_SIZES = [
     ("BERT-base parameters", "109M", 109e6, "[A] AdaBERT intro; [R] MiniLM README", "bert-base", "count"),
     ("DistilBERT parameters", "66M", 66e6, "[R] DistilBERT README", "distilbert", "count"),
@@ -134,7 +134,7 @@ def preset_speedups(batch_size: int, seq_len: int, rounds: int, device: torch.de
 
 
 # ---------------------------------------------------------------------------------------------------
-# 2. Latency, measured here (background.md §2 "measure, never quote")
+# 2. Latency, measured here (docs/methods/background.md §2 "measure, never quote")
 
 def _forward_fn(model: torch.nn.Module, batch_size: int, seq_len: int, device: torch.device, seed: int = 0):
     g = torch.Generator().manual_seed(seed)

@@ -3,7 +3,7 @@
 The code lives in three modules, one concept each; this module keeps ``from hrkd_lite.viz import
 background_views as bv`` working for notebook 00 and its tests:
 
-- :mod:`hrkd_lite.viz.background_sizes`: 1 parameters, 2 latency (background.md §2);
+- :mod:`hrkd_lite.viz.background_sizes`: 1 parameters, 2 latency (docs/methods/background.md §2);
 - :mod:`hrkd_lite.viz.background_kd`: 3 soft targets and T², 4 KD runs (§3);
 - :mod:`hrkd_lite.viz.background_layers`: 5 TinyBERT/MiniLM maps, 6 layer maps, 7 what each method
   transfers (§6-§8).
@@ -11,7 +11,7 @@ background_views as bv`` working for notebook 00 and its tests:
 Every function returns data (dicts of numbers/arrays) and, where asked, a matplotlib ``Figure``; widget
 builders return ``(widget, state)`` where ``state`` is a dict the callback rewrites (``state["fig"]``,
 the numbers it plotted, ``state["controls"]``) so tests can move a slider and check what changed.
-Spec: ``shared/methods/background.md`` §2 (size arithmetic), §3 (Hinton KD, T²), §6-§8, §9.
+Method note: ``docs/methods/background.md`` §2 (size arithmetic), §3 (Hinton KD, T²), §6-§8, §9.
 Numbers quoted from papers carry their tag ([A] abstract, [R] README, [M] unverified memory,
 [D] derived); everything else is computed or measured here.
 """

@@ -37,7 +37,7 @@ def _need_snapshots(rec: Recording) -> None:
 
 def plot_prototypes(rec: Recording, snap: int = -1) -> Figure:
     """Prototypes P (L, D, H) of one snapshot: 2-D PCA of all L·D vectors, and per-layer cosine
-    similarity between the domains' prototypes (spec §2.2)."""
+    similarity between the domains' prototypes (docs/methods/hrkd.md §2.2)."""
     _need_snapshots(rec)
     P = rec.snap_prototypes[snap]
     L, D, _ = P.shape
@@ -78,7 +78,7 @@ def _heat(ax: Any, mat: np.ndarray, rows: Sequence[str], cols: Sequence[str], ti
 
 def plot_compare_step(rec: Recording, index: int = -1) -> Figure:
     """Step (a): reference attention A1 (D, D) of each layer m ≥ 1 at recorded step ``index``:
-    row d = the mix of domains that forms d's reference prototype R_m[d] (spec §2.3a)."""
+    row d = the mix of domains that forms d's reference prototype R_m[d] (docs/methods/hrkd.md §2.3a)."""
     L = rec.num_layers
     fig = Figure(figsize=(3.3 * (L - 1), 3.3), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, max(L - 1, 1)))
@@ -90,7 +90,7 @@ def plot_compare_step(rec: Recording, index: int = -1) -> Figure:
 
 def plot_aggregate_step(rec: Recording, index: int = -1) -> Figure:
     """Step (b): hierarchical ratios a2 of each layer m ≥ 1: row d = weights of d's raw prototypes of
-    layers 0..m in the GAT input feat_m[d] (spec §2.3b)."""
+    layers 0..m in the GAT input feat_m[d] (docs/methods/hrkd.md §2.3b)."""
     L = rec.num_layers
     fig = Figure(figsize=(1.0 + 2.2 * (L - 1) + 0.6 * L * (L - 1) / 2, 3.3), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, max(L - 1, 1)))

@@ -1,4 +1,4 @@
-"""Figures and widgets of notebook 03 (Meta-KD). Spec: ``shared/methods/meta_kd.md`` §9.
+"""Figures and widgets of notebook 03 (Meta-KD). Method note: ``docs/methods/meta_kd.md`` §9.
 
 Static figures return a ``matplotlib.figure.Figure`` (no pyplot state; show with
 ``viz.common.show_static``). Widgets keep what they last drew in ``.current`` and the image they show
@@ -175,7 +175,7 @@ def plot_lambda_surface(points: Mapping[str, np.ndarray] | None = None, t_range:
         ax.legend(fontsize=8, loc="lower left")
     ax.set_xlabel("teacher probability of the gold label p_T(y|x)")
     ax.set_ylabel("prototype score t_i")
-    ax.set_title("domain-expertise weight λ_i (spec §4)", fontsize=10)
+    ax.set_title("domain-expertise weight λ_i (docs/methods/meta_kd.md §4)", fontsize=10)
     return fig
 
 
