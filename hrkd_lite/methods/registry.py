@@ -21,6 +21,7 @@ METHOD_MODULES = (
     "hrkd_lite.methods.hrkd",
     "hrkd_lite.methods.meta_teacher",
     "hrkd_lite.methods.meta_kd",
+    "hrkd_lite.methods.adabert.runner",
 )
 
 
