@@ -60,3 +60,12 @@ def sample_entropy(probs: torch.Tensor) -> torch.Tensor:
     """Mean entropy (nats) of the rows of ``probs`` (..., n)."""
     p = probs.clamp_min(1e-12)
     return -(p * p.log()).sum(-1).mean()
+
+
+def sample_many(logits: torch.Tensor, tau: float, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` straight-through samples of one logit vector (k,): hard one-hots (n, k) and the soft
+    samples softmax((log_softmax(α) + g)/τ) (n, k) that carry the gradient (Gumbel demo)."""
+    g = gumbel_noise((n, logits.shape[-1]), torch.Generator().manual_seed(seed), logits.device)
+    soft = F.softmax((F.log_softmax(logits, -1) + g) / tau, -1)
+    hard = torch.zeros_like(soft).scatter_(-1, soft.argmax(-1, keepdim=True), 1.0)
+    return hard, soft

@@ -79,8 +79,19 @@ def teacher_outputs(bank: TeacherBank, task: TaskTensors, kind: str, device: tor
 
 def teacher_targets(ctx: RunContext, bank: TeacherBank, cfg: AdaBERTConfig, train: TaskTensors,
                     dev: TaskTensors) -> TeacherTargets:
-    """Teacher logits and trained-probe outputs for every training row, cached per probe feature kind."""
-    path = ctx.out_dir / f"teacher_targets_{cfg.teacher_probe_feature}.safetensors"
+    """Teacher logits and trained-probe outputs for every training row.
+
+    Cached next to the teacher (or in the run folder), keyed by the probe feature kind and a fingerprint
+    of the training rows, probe epochs and seed, so runs that share a teacher and data share the cache.
+    """
+    import hashlib
+
+    h = hashlib.sha1()
+    for t in (train.ids, train.mask, train.labels, dev.ids, dev.labels):
+        h.update(t.numpy().tobytes())
+    h.update(f"{cfg.probe_epochs}/{cfg.probe_lr}/{ctx.seed}".encode())
+    folder = bank.folder if bank.folder is not None else ctx.out_dir
+    path = folder / f"adabert_targets_{cfg.teacher_probe_feature}_{h.hexdigest()[:12]}.safetensors"
     if path.is_file():
         t = safetensors.torch.load_file(str(path))
         meta = json.loads(safetensors.safe_open(str(path), "pt").metadata()["acc"])
