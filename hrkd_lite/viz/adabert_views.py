@@ -169,8 +169,9 @@ def plot_pareto(points: Sequence[Mapping[str, Any]]) -> Figure:
         a.scatter(p["params"] / 1e6, 100 * p["accuracy"], **kw)
         b.scatter(p["latency_ms"], 100 * p["accuracy"], label=p["name"], **kw)
     a.set_xscale("log")
+    b.set_xscale("log")
     a.set_xlabel("parameters (M, deployed stem included)")
-    b.set_xlabel("latency, batch 32 (ms, measured here)")
+    b.set_xlabel("latency, batch 32 (ms, measured here; log scale)")
     for ax in (a, b):
         ax.set_ylabel("test accuracy (%)")
     b.legend(fontsize=8, loc="best")

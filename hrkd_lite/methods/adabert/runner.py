@@ -135,6 +135,9 @@ def run_adabert(ctx: RunContext, teacher_dir: str | None = None, **switches) -> 
     seed_everything(ctx.seed)
     derived = build_derived(net, genotype, warm_start=cfg.final_training == "warm_ce")
     acc = final_training(ctx, derived, cfg, train, targets)
+    for f in (ctx.out_dir / "final").glob("best_*.safetensors"):  # keep the best-mean weights only
+        if f.name != "best_mean.safetensors":
+            f.unlink()
     params, latency = measure_derived(ctx, derived)
     t_params = count_parameters(bank[0])
     t_latency = latency_table(bank[0], ctx.profile.max_len, ctx.profile.latency_repeats, ctx.device)

@@ -182,3 +182,17 @@ def probes_kd_student(ctx: RunContext) -> dict:
 
 def same_architecture(a: dict, b: dict) -> bool:
     return a["architecture"] == b["architecture"]
+
+
+def teacher_probe_accuracy(ctx: RunContext) -> dict[str, list[float]]:
+    """Dev and train accuracy of the task teacher's probe on each layer 0..J (cached with the teacher)."""
+    bank, _ = task_teacher(ctx)
+    train, dev = TaskTensors.from_ctx(ctx, "train"), TaskTensors.from_ctx(ctx, "dev")
+    t = teacher_targets(ctx, bank, for_profile(ctx.profile), train, dev)
+    return {"dev": t.probe_acc, "train": t.train_probe_acc}
+
+
+def gap_table(runs: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Test accuracy of the argmax supernet and of the derived, trained network for each run."""
+    return {name: {"supernet (argmax, all 9 edges)": m["supernet_accuracy"]["test"]["average"],
+                   "derived (top-2 edges, trained)": m["accuracy"]["test"]["average"]} for name, m in runs.items()}
