@@ -64,6 +64,7 @@ browser-test: $(BROWSER_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/hrkd_step.py --profile cpu
+	$(BIN)/python benchmarks/adabert_bench.py --profile cpu --out runs/bench/adabert.json
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
