@@ -146,7 +146,7 @@ def for_profile(profile: Profile, **overrides) -> AdaBERTConfig:
     sizes = {
         "ci": dict(hidden=16, max_depth=3, search_epochs=2, batch_size=32, eval_every=4, probe_epochs=5,
                    final_epochs=1),
-        "cpu": dict(hidden=32, max_depth=4, search_epochs=3, batch_size=32, eval_every=25, final_epochs=3),
+        "cpu": dict(hidden=32, max_depth=4, search_epochs=6, batch_size=32, eval_every=25, final_epochs=3),
         "gpu": dict(hidden=64, max_depth=6, search_epochs=10, batch_size=64, eval_every=100, final_epochs=3),
         "paper": dict(hidden=128, max_depth=8, search_epochs=70, batch_size=64, eval_every=500,
                       final_epochs=3),
