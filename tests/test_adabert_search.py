@@ -95,3 +95,15 @@ def test_beta_pushes_towards_cheaper_ops(tmp_path):
 
         costs[beta] = float((torch.tensor(res.history["alpha"][-1]) * cost_vector("measured", 8, 8)).sum(-1).mean())
     assert costs[50.0] < costs[0.0]
+
+
+def test_no_gradient_into_the_frozen_teacher_embeddings(tmp_path):
+    task, targets = _task()
+    cfg = CFG.with_overrides(search_epochs=1)
+    net = _net(cfg)
+    before = {k: v.clone() for k, v in net.stem.embeddings.state_dict().items()}
+    run_search(net, cfg, task, task, targets, tmp_path / "search", torch.device("cpu"), progress=False)
+    assert all(p.grad is None and not p.requires_grad for p in net.stem.embeddings.parameters())
+    after = net.stem.embeddings.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert net.stem.proj.weight.requires_grad
