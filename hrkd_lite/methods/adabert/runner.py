@@ -118,6 +118,23 @@ def measure_derived(ctx: RunContext, net: DerivedNet) -> tuple[dict, dict]:
     return counts, lat
 
 
+def teacher_measurements(ctx: RunContext, bank: TeacherBank) -> tuple[dict, dict]:
+    """Teacher parameters and latency, measured once per teacher, length, device and thread count."""
+    import json
+
+    from hrkd_lite.utils import atomic_write_json
+
+    folder = bank.folder if bank.folder is not None else ctx.out_dir
+    path = folder / f"measured_T{ctx.profile.max_len}_{ctx.device.type}_threads{torch.get_num_threads()}.json"
+    if path.is_file():
+        m = json.loads(path.read_text())
+        return m["params"], m["latency_ms"]
+    params = count_parameters(bank[0])
+    latency = latency_table(bank[0], ctx.profile.max_len, ctx.profile.latency_repeats, ctx.device)
+    atomic_write_json(path, {"params": params, "latency_ms": latency})
+    return params, latency
+
+
 def run_adabert(ctx: RunContext, teacher_dir: str | None = None, **switches) -> dict:
     """The whole method on ``ctx`` (one task = the selected domains); switches as in AdaBERTConfig."""
     cfg = for_profile(ctx.profile, **switches)
@@ -139,8 +156,7 @@ def run_adabert(ctx: RunContext, teacher_dir: str | None = None, **switches) -> 
         if f.name != "best_mean.safetensors":
             f.unlink()
     params, latency = measure_derived(ctx, derived)
-    t_params = count_parameters(bank[0])
-    t_latency = latency_table(bank[0], ctx.profile.max_len, ctx.profile.latency_repeats, ctx.device)
+    t_params, t_latency = teacher_measurements(ctx, bank)
     extra = {
         "params": params, "latency_ms": latency, "architecture": genotype.to_dict(),
         "architecture_text": genotype.describe(), "supernet_accuracy": super_acc,
