@@ -70,6 +70,7 @@ def main() -> None:
     prof = get_profile(args.profile)
     runs = Path(args.runs or f"runs/01_adabert/{prof.name}")
     seed_everything(0)
+    torch.set_num_threads(1)
     # -- accuracy runs first (they may train; one thread is faster for the many small search kernels)
     ctx = S.task_context(prof, "keyword", runs, 0, ["books", "electronics"])
     tiny, default, table = S.tinybert_student(ctx), S.adabert(ctx), S.adabert(ctx, stem="table")
