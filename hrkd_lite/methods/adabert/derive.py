@@ -12,6 +12,7 @@ warm-started from the supernet (every kept op, node weight, head and stem copied
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -120,7 +121,7 @@ def build_derived(supernet: Supernet, genotype: Genotype, warm_start: bool = Tru
     exported tables); without warm start the rest is freshly initialised.
     """
     cfg = supernet.cfg
-    stem = supernet.stem.export() if isinstance(supernet.stem, TableStem) else _copy(supernet.stem)
+    stem = supernet.stem.export() if isinstance(supernet.stem, TableStem) else copy.deepcopy(supernet.stem)
     C = supernet.probes[0].out_features
     net = DerivedNet(genotype, stem, cfg.hidden, C, cfg.head_dropout).to(supernet.alpha_edges.device)
     if not warm_start:
@@ -140,12 +141,6 @@ def build_derived(supernet: Supernet, genotype: Genotype, warm_start: bool = Tru
     clf = supernet.heads.classifiers[0 if len(supernet.heads.classifiers) == 1 else h]
     net.classifier.load_state_dict(clf.state_dict())
     return net
-
-
-def _copy(module: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(module)
 
 
 def derived_parameter_count(genotype: Genotype, d: int, num_labels: int, stem_parameters: int) -> int:

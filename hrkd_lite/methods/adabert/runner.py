@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -37,7 +39,7 @@ from hrkd_lite.methods.common import (
     write_metrics,
 )
 from hrkd_lite.models.measure import count_parameters, latency_table, measure_latency
-from hrkd_lite.utils import seed_everything
+from hrkd_lite.utils import atomic_write_json, seed_everything
 
 
 class FinalModel(nn.Module):
@@ -57,9 +59,6 @@ class FinalModel(nn.Module):
 def task_teacher(ctx: RunContext, teacher_dir: str | None) -> tuple[TeacherBank, dict]:
     """A teacher with one head over the task's domains (trained into OUT/teacher unless given)."""
     if teacher_dir:
-        import json
-        from pathlib import Path
-
         folder = Path(teacher_dir)
         if not (folder / "teacher.json").is_file():
             raise HrkdError(f"--teacher-dir {folder} holds no teacher.json; run `python -m hrkd_lite run teacher`")
@@ -120,10 +119,6 @@ def measure_derived(ctx: RunContext, net: DerivedNet) -> tuple[dict, dict]:
 
 def teacher_measurements(ctx: RunContext, bank: TeacherBank) -> tuple[dict, dict]:
     """Teacher parameters and latency, measured once per teacher, length, device and thread count."""
-    import json
-
-    from hrkd_lite.utils import atomic_write_json
-
     folder = bank.folder if bank.folder is not None else ctx.out_dir
     path = folder / f"measured_T{ctx.profile.max_len}_{ctx.device.type}_threads{torch.get_num_threads()}.json"
     if path.is_file():

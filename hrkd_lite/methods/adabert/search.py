@@ -15,7 +15,9 @@ and of α_K, τ, the loss terms, the entropy of the soft samples) is saved to ``
 
 from __future__ import annotations
 
+import io
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,8 +120,6 @@ def run_search(net: Supernet, cfg: AdaBERTConfig, train: TaskTensors, dev: TaskT
     Returns None when stopped early by ``max_steps`` (a simulated interruption, for tests); a finished
     search found in ``folder`` is loaded instead of rerun.
     """
-    import time
-
     folder.mkdir(parents=True, exist_ok=True)
     done, last, best = folder / "done.json", folder / "last.safetensors", folder / "best.safetensors"
     if done.is_file():
@@ -182,8 +182,6 @@ def run_search(net: Supernet, cfg: AdaBERTConfig, train: TaskTensors, dev: TaskT
     bar.close()
     save_weights(folder / "final.safetensors", net)
     arrays = _history_arrays(hist)
-    import io
-
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(folder.parent / "search.npz", buf.getvalue())
