@@ -196,3 +196,8 @@ def gap_table(runs: dict[str, dict]) -> dict[str, dict[str, float]]:
     """Test accuracy of the argmax supernet and of the derived, trained network for each run."""
     return {name: {"supernet (argmax, all 9 edges)": m["supernet_accuracy"]["test"]["average"],
                    "derived (top-2 edges, trained)": m["accuracy"]["test"]["average"]} for name, m in runs.items()}
+
+
+def test_sizes(ctx: RunContext) -> list[int]:
+    """Test examples per domain (for ``hrkd_lite.noise.compare`` on domain-averaged accuracies)."""
+    return [ctx.encoded.size(d, "test") for d in range(len(ctx.domains))]
