@@ -98,3 +98,15 @@ def test_curves_and_bars_and_labels():
     assert label_for({"beta": 0.0}) == "beta=0" and label_for({"probe_weighting": "uniform"}) == "probe_weighting=uniform"
     fig = V.plot_probe_accuracy({"keyword": [0.5, 0.7], "negation": [0.5, 0.6]}, 0.5)
     assert np.allclose(fig.axes[0].lines[1].get_ydata(), [0.5, 0.6])
+
+
+def test_architecture_difference_counts_edges():
+    from hrkd_lite.methods.adabert.suite import architecture_difference
+
+    a = Genotype(1, [[("skip_connect", 0), ("std_conv_3", 1)], [("max_pool1d_3", 0), ("skip_connect", 2)],
+                     [("avg_pool1d_3", 1), ("skip_connect", 3)]])
+    b = Genotype(2, [[("skip_connect", 0), ("std_conv_3", 1)], [("max_pool1d_3", 0), ("skip_connect", 2)],
+                     [("avg_pool1d_3", 1), ("avg_pool1d_3", 2)]])
+    d = architecture_difference({"architecture": a.to_dict()}, {"architecture": b.to_dict()})
+    assert d == {"depths": (1, 2), "kept_edges": 6, "edges_only_in_a": 1, "same": False}
+    assert architecture_difference({"architecture": a.to_dict()}, {"architecture": a.to_dict()})["same"]

@@ -21,6 +21,9 @@ from hrkd_lite.methods.adabert.supernet import edge_inputs
 from hrkd_lite.viz.common import new_figure
 
 OP_COLOURS = {op: f"C{i}" for i, op in enumerate(PRIMITIVES)}
+SHORT = {"max_pool1d_3": "max3", "avg_pool1d_3": "avg3", "skip_connect": "skip", "dil_conv_3": "dil3",
+         "dil_conv_5": "dil5", "dil_conv_7": "dil7", "std_conv_3": "conv3", "std_conv_5": "conv5",
+         "std_conv_7": "conv7", "none": "none"}
 EDGE_LABELS = [f"n{j}<-{('c_{k-2}', 'c_{k-1}')[i] if i < 2 else f'n{i - 2}'}" for j, i in edge_inputs(3)]
 
 
@@ -94,7 +97,7 @@ def plot_alpha_snapshots(hist: Mapping[str, np.ndarray], count: int = 4) -> Figu
     for ax, i in zip(axes[0], idx):
         ax.imshow(hist["alpha"][i], vmin=0, vmax=0.5, cmap="viridis", aspect="auto")
         ax.set_title(f"step {int(hist['step'][i])}", fontsize=9)
-        ax.set_xticks(range(len(PRIMITIVES)), [p.replace("_", "")[:6] for p in PRIMITIVES], rotation=90, fontsize=6)
+        ax.set_xticks(range(len(PRIMITIVES)), [SHORT[p] for p in PRIMITIVES], rotation=90, fontsize=7)
         ax.set_yticks(range(len(EDGE_LABELS)), EDGE_LABELS if i == idx[0] else [""] * len(EDGE_LABELS), fontsize=6)
     return fig
 
@@ -168,7 +171,6 @@ def plot_pareto(points: Sequence[Mapping[str, Any]]) -> Figure:
               "s": 120 if p["name"] == "teacher" else 60, "color": f"C{i % 10}"}
         a.scatter(p["params"] / 1e6, 100 * p["accuracy"], **kw)
         b.scatter(p["latency_ms"], 100 * p["accuracy"], label=p["name"], **kw)
-    a.set_xscale("log")
     b.set_xscale("log")
     a.set_xlabel("parameters (M, deployed stem included)")
     b.set_xlabel("latency, batch 32 (ms, measured here; log scale)")

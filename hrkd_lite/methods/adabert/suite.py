@@ -184,6 +184,15 @@ def same_architecture(a: dict, b: dict) -> bool:
     return a["architecture"] == b["architecture"]
 
 
+def architecture_difference(a: dict, b: dict) -> dict[str, Any]:
+    """How two runs' derived architectures differ: depths and the kept (op, input) edges per node."""
+    ga, gb = Genotype.from_dict(a["architecture"]), Genotype.from_dict(b["architecture"])
+    ea = {(j, e) for j, node in enumerate(ga.cells) for e in node}
+    eb = {(j, e) for j, node in enumerate(gb.cells) for e in node}
+    return {"depths": (ga.depth, gb.depth), "kept_edges": len(ea), "edges_only_in_a": len(ea - eb),
+            "same": ga == gb}
+
+
 def teacher_probe_accuracy(ctx: RunContext) -> dict[str, list[float]]:
     """Dev and train accuracy of the task teacher's probe on each layer 0..J (cached with the teacher)."""
     bank, _ = task_teacher(ctx)
