@@ -22,6 +22,7 @@ METHOD_MODULES = (
     "hrkd_lite.methods.meta_teacher",
     "hrkd_lite.methods.meta_kd",
     "hrkd_lite.methods.adabert.runner",
+    "hrkd_lite.methods.l2a.runner",
 )
 
 
