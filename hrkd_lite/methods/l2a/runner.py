@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,7 @@ def run_l2a(ctx: RunContext, source_domain: str | None = None, target_domain: st
             target_labels: int = 32, generator_dir: str | None = None, selector_features: str | None = None,
             student_layers: str | None = None, **switches) -> dict:
     """Run every stage (see the module docstring) and return the metrics written to ``metrics.json``."""
+    t0 = time.perf_counter()
     feats = tuple(f.strip() for f in selector_features.split(",")) if selector_features else None
     cfg = config_for(ctx.profile.name, selector_features=feats, student_layers=_parse_ints(student_layers),
                      **switches)
@@ -204,6 +206,7 @@ def run_l2a(ctx: RunContext, source_domain: str | None = None, target_domain: st
         "teacher_params": t_params, "param_ratio": s_params / t_params,
         "depth_ratio": len(cfg.student_layers) / teacher["model"].config.num_layers,
         "test_examples": sctx.encoded.size(TARGET, "test"),
+        "seconds_this_call": time.perf_counter() - t0,
     }
     return write_metrics(dataclasses.replace(sctx), "l2a", {setting.target: results[main]["dev"]},
                          {setting.target: results[main]["test"]}, student, extra)
