@@ -73,3 +73,26 @@ def test_loads_an_hf_mlm_head():
     assert gen.load_hf_mlm_head(state)
     assert torch.equal(gen.bias, torch.arange(V, dtype=torch.float)) and gen.norm.weight[0] == 2.0
     assert not tiny().load_hf_mlm_head({})
+
+
+def test_small_generator_trains_saves_and_reloads(tmp_path, minilm_tokenizer):
+    from hrkd_lite.methods.l2a.generator import load_generator, special_ids_of, train_generator
+
+    enc = minilm_tokenizer(["the kettle is great", "the blender broke after a week", "a sturdy pan"] * 3,
+                           padding="max_length", max_length=16, return_tensors="pt")
+    folder = tmp_path / "gen"
+    gen, info = train_generator(enc["input_ids"], enc["attention_mask"], minilm_tokenizer, folder, kind="small_mlm",
+                                teacher="minilm", steps=3, batch=4, lr=1e-3, rate=0.3, seed=0,
+                                device=torch.device("cpu"), progress=False)
+    assert info["kind"] == "small_mlm" and gen.config.hidden_size == 64 and len(info["loss_history"]) == 3
+    assert (folder / "model.safetensors").is_file() and not (folder / "train" / "last.safetensors").exists()
+    again, info2 = train_generator(enc["input_ids"], enc["attention_mask"], minilm_tokenizer, folder,
+                                   kind="small_mlm", teacher="minilm", steps=99, batch=4, lr=1e-3, rate=0.3,
+                                   seed=0, device=torch.device("cpu"), progress=False)
+    assert info2["steps"] == 3  # reused, not retrained
+    loaded, _ = load_generator(folder)
+    gen.eval()
+    pos = enc["attention_mask"].bool() & ~torch.isin(enc["input_ids"], special_ids_of(minilm_tokenizer))
+    with torch.no_grad():
+        assert torch.allclose(gen(enc["input_ids"], enc["attention_mask"], pos),
+                              loaded(enc["input_ids"], enc["attention_mask"], pos), atol=1e-5)

@@ -59,3 +59,11 @@ def test_cli_bad_domain_is_one_line(tmp_path, capsys):
     assert code == 2 and "outside 2..48" in err and err.count("\n") == 1
     code = main(["run", "l2a", "--profile", "ci", "--reward", "test_acc", "--out", str(tmp_path / "r")])
     assert code == 2 and "test_acc" in capsys.readouterr().err
+
+
+@pytest.mark.amazon
+def test_amazon_books_to_kitchen(amazon_dir):
+    data = load_data("amazon", amazon_dir, profile=get_profile("ci"), seed=0)
+    st = make_setting(data, "books", "kitchen", 32, seed=1)
+    assert st.data.domains == ["books", "kitchen"] and len(st.data.split("kitchen", "train")) == 32
+    assert len(st.data.split("books", "train")) == len(data.split("books", "train"))

@@ -3,6 +3,7 @@ uninterrupted run, the random baseline keeps about half, the no-augmentation stu
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,3 +101,17 @@ def test_modes(inputs, tmp_path):
     assert 0.0 <= kd["test"] <= 1.0
     with pytest.raises(Exception, match="student mode"):
         S.run_episodes(inputs, "oracle", tmp_path / "x")
+
+
+def test_tinybert_kd_loss_switch(inputs, tmp_path):
+    import dataclasses
+
+    from hrkd_lite.models.factory import build_teacher
+
+    teacher = build_teacher(inputs.ctx.profile, 2, 1, shared_head=True).eval()
+    cfg = inputs.cfg.with_overrides(kd_loss="tinybert", episodes=1, student_layers=(2, 4, 6))
+    inp = dataclasses.replace(inputs, cfg=cfg, teacher=teacher)
+    student, log, _ = S.run_episodes(inp, "learned", tmp_path / "tb")
+    assert student.fit is not None and len(student.fit) == 4  # embeddings + 3 student layers
+    assert student.fit[0].bias.abs().sum() > 0  # the TinyBERT terms trained the projections (bias starts at 0)
+    assert student.classifier.config.num_layers == 3 and np.isfinite(log[0]["train_loss"])

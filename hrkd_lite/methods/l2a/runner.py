@@ -15,7 +15,6 @@ Stages (each cached in ``--out`` so an interrupted run resumes where it stopped)
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -69,7 +68,7 @@ def _load_pool(path: Path) -> CandidatePool:
 
     with safe_open(str(path), "pt") as fh:
         stats = json.loads(fh.metadata()["stats"])
-        t = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+        t = {k: fh.get_tensor(k) for k in fh.keys()}
     return CandidatePool(t["input_ids"], t["attention_mask"], t["step"], t["from_source"], t["seed_row"], stats,
                          t["teacher_logits"], t["embedding"])
 
@@ -208,7 +207,7 @@ def run_l2a(ctx: RunContext, source_domain: str | None = None, target_domain: st
         "test_examples": sctx.encoded.size(TARGET, "test"),
         "seconds_this_call": time.perf_counter() - t0,
     }
-    return write_metrics(dataclasses.replace(sctx), "l2a", {setting.target: results[main]["dev"]},
+    return write_metrics(sctx, "l2a", {setting.target: results[main]["dev"]},
                          {setting.target: results[main]["test"]}, student, extra)
 
 
