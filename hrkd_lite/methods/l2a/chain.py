@@ -1,4 +1,5 @@
-"""Markov-chain augmentation: mask-and-refill steps from target (and source) seeds, then a candidate pool.
+"""Markov-chain augmentation: mask-and-refill steps from target (and source) seeds, then a candidate pool
+(``docs/methods/l2a.md`` §5).
 
 Our reconstruction of "samples acquired from a stationary distribution near the target data" (abstract):
 

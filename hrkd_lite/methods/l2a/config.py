@@ -1,4 +1,5 @@
-"""Settings of the L2A-style reconstruction: every fidelity switch with its default, and the sizes.
+"""Settings of the L2A-style reconstruction: every fidelity switch with its default, and the sizes
+(``docs/methods/l2a.md`` §12).
 
 No public code of L2A (Feng et al., AAAI 2021, arXiv 2101.08106) exists and the paper's generator,
 selector, reward, RL algorithm and hyper-parameters are NOT FOUND in what we could read (the abstract

@@ -1,4 +1,5 @@
-"""The generator G of the L2A-style reconstruction: a masked language model over the teacher's vocabulary.
+"""The generator G of the L2A-style reconstruction: a masked language model over the teacher's vocabulary
+(``docs/methods/l2a.md`` §4).
 
 The abstract says L2A "generates samples acquired from a stationary distribution near the target data"
 with "the help of resource-rich source domains"; it does not say how (NOT FOUND). Our reconstruction: a

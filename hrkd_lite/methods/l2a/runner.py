@@ -1,4 +1,5 @@
-"""``python -m hrkd_lite run l2a``: the whole L2A-style reconstruction for one source -> target pair.
+"""``python -m hrkd_lite run l2a``: the whole L2A-style reconstruction for one source -> target pair
+(``docs/methods/l2a.md``).
 
 Stages (each cached in ``--out`` so an interrupted run resumes where it stopped):
 

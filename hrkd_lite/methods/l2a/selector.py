@@ -1,4 +1,5 @@
-"""The reinforced selector of the L2A-style reconstruction: a logistic keep/drop policy trained by REINFORCE.
+"""The reinforced selector of the L2A-style reconstruction: a logistic keep/drop policy trained by REINFORCE
+(``docs/methods/l2a.md`` §6).
 
 The abstract says L2A "adopts a reinforced selector to automatically refine the augmentation strategy
 according to the performance of the student"; state, action, reward and algorithm are NOT FOUND. Our

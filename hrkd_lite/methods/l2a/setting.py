@@ -1,4 +1,5 @@
-"""The source -> target setting: a resource-rich source domain and a data-scarce target domain.
+"""The source -> target setting: a resource-rich source domain and a data-scarce target domain
+(``docs/methods/l2a.md`` §2).
 
 The abstract of L2A describes "a target domain with scarce training data" and "resource-rich source
 domains". Our reconstruction: one domain keeps its full (profile-capped) training split as the source;

@@ -1,4 +1,5 @@
-"""The students of the L2A-style reconstruction, trained episode by episode with the same step budget.
+"""The students of the L2A-style reconstruction, trained episode by episode with the same step budget
+(``docs/methods/l2a.md`` §6).
 
 Every student is the truncated teacher (``student_layers``, one head) trained on the target domain for
 ``episodes × inner_steps`` AdamW steps over the same target batches; they differ only in what is added:
