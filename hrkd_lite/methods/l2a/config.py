@@ -129,7 +129,8 @@ class L2AConfig:
 PROFILE_SIZES: dict[str, dict] = {
     "ci": dict(mlm_steps=6, mlm_batch=8, pool_seeds=16, candidates_per_episode=16, candidate_batch=8,
                episodes=3, inner_steps=2, chain_steps=2, target_only_min_steps=4),
-    "cpu": dict(mlm_steps=80, pool_seeds=96, candidates_per_episode=48, episodes=20, inner_steps=5),
+    "cpu": dict(mlm_steps=60, pool_seeds=64, candidates_per_episode=32, candidate_batch=8, episodes=12,
+                inner_steps=4),
     "gpu": dict(mlm_steps=500, mlm_batch=32, pool_seeds=512, candidates_per_episode=256,
                 candidate_batch=32, episodes=50, inner_steps=10),
     "paper": dict(mlm_steps=1000, mlm_batch=32, pool_seeds=1024, candidates_per_episode=256,
