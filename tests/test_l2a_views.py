@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 
 from hrkd_lite.methods.l2a.experiments import ChainTrace, paired_verdict, summarize, summary_markdown
 from hrkd_lite.viz import l2a_views as V
+from hrkd_lite.viz.common import output_png
 
 SUMMARY = {"KD, target only": {32: (0.6, 0.02, 3), 128: (0.7, 0.01, 3)},
            "KD + learned selection (L2A-style)": {32: (0.65, 0.03, 3), 128: (0.72, 0.02, 3)}}
@@ -82,6 +83,7 @@ def test_chain_widget_regenerates_on_value():
     w.steps.value = 1
     assert calls[-1] == (0.4, 1) and w.current["steps"] == 1 and w.current["changed_per_step"] == [1]
     assert "changed per step [1]" in w.text.value
+    assert output_png(w.out) is not None  # the Output area holds the redrawn image
 
 
 def test_mode_widget_toggles():
@@ -89,6 +91,7 @@ def test_mode_widget_toggles():
     assert w.current["mode"] == "learned" and np.isclose(w.current["final_dev_acc"], 0.5)
     w.mode.value = "random"
     assert w.current["mode"] == "random" and np.isclose(w.current["final_dev_acc"], 1.5)
+    assert output_png(w.out) is not None
 
 
 def fake_runs():
