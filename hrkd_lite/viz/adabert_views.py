@@ -18,7 +18,7 @@ from hrkd_lite.methods.adabert.derive import Genotype
 from hrkd_lite.methods.adabert.gumbel import sample_many
 from hrkd_lite.methods.adabert.ops import PRIMITIVES
 from hrkd_lite.methods.adabert.supernet import edge_inputs
-from hrkd_lite.viz.common import new_figure
+from hrkd_lite.viz.common import ControlView, new_figure
 
 OP_COLOURS = {op: f"C{i}" for i, op in enumerate(PRIMITIVES)}
 SHORT = {"max_pool1d_3": "max3", "avg_pool1d_3": "avg3", "skip_connect": "skip", "dil_conv_3": "dil3",
@@ -200,33 +200,14 @@ def plot_bars(values: Mapping[str, Mapping[str, float]], title: str, ylabel: str
 
 # ------------------------------------------------------------------ widgets
 
-class _Widget:
-    """A control plus an ``Output``; ``render(value) -> (Figure, text, current)`` redraws on change."""
+class _Widget(ControlView):
+    """A :class:`~hrkd_lite.viz.common.ControlView` of one control: ``render_value(value)`` gets its value."""
 
-    def __init__(self, control: Any) -> None:
-        import ipywidgets as w
+    def render(self) -> tuple[Figure, str, dict[str, Any]]:
+        return self.render_value(self.control.value)
 
-        self.control = control
-        self.out = w.Output()
-        self.text = w.HTML()
-        self.current: dict[str, Any] = {}
-        control.observe(lambda _c: self.update(), names="value")
-        self.widget = w.VBox([control, self.text, self.out])
-
-    def render(self, value: Any) -> tuple[Figure, str, dict[str, Any]]:  # pragma: no cover - overridden
+    def render_value(self, value: Any) -> tuple[Figure, str, dict[str, Any]]:  # pragma: no cover
         raise NotImplementedError
-
-    def update(self) -> None:
-        from hrkd_lite.viz.common import render_into
-
-        fig, text, self.current = self.render(self.control.value)
-        self.text.value = f"<pre>{text}</pre>"
-        render_into(self.out, fig)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
 
 
 class GumbelWidget(_Widget):
@@ -239,7 +220,7 @@ class GumbelWidget(_Widget):
         super().__init__(w.FloatSlider(value=1.0, min=0.05, max=3.0, step=0.05, description="τ"))
         self.update()
 
-    def render(self, value: float):
+    def render_value(self, value: float):
         st = gumbel_stats(self.alpha, value, self.n, self.seed)
         cur = {"tau": value, "freq": st["freq"], "mean_soft_max": float(st["soft_max"].mean())}
         text = (f"τ = {value:.2f}: mean largest soft entry {cur['mean_soft_max']:.3f}; pick frequencies do not "
@@ -258,7 +239,7 @@ class SearchReplayWidget(_Widget):
         super().__init__(w.IntSlider(value=last, min=1, max=last, step=1, description="step"))
         self.update()
 
-    def render(self, value: int):
+    def render_value(self, value: int):
         i = int(np.clip(value, 1, len(self.hist["step"]))) - 1
         alpha, depth = self.hist["alpha"][i], self.hist["depth"][i]
         cur = {"step": value, "alpha": alpha, "depth": depth, "top_ops": [PRIMITIVES[k] for k in alpha.argmax(-1)]}
@@ -279,7 +260,7 @@ class DeriveNowWidget(_Widget):
         super().__init__(w.IntSlider(value=last, min=1, max=last, step=1, description="derive at"))
         self.update()
 
-    def render(self, value: int):
+    def render_value(self, value: int):
         g, params = self.derive_fn(value)
         i = int(np.clip(value, 1, len(self.hist["step"]))) - 1
         cur = {"step": value, "genotype": g, "params": params}
@@ -298,7 +279,7 @@ class BetaWidget(_Widget):
         super().__init__(w.SelectionSlider(options=opts, value=opts[0], description="β"))
         self.update()
 
-    def render(self, value: float):
+    def render_value(self, value: float):
         m, h = self.runs[value], self.hists[value]
         cur = {"beta": value, "architecture": m["architecture"], "params": m["params"]["total"],
                "accuracy": m["accuracy"]["test"]["average"]}

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from hrkd_lite.utils import atomic_write_bytes
 
 __all__ = [
-    "figure_png", "figures_dir", "in_kernel", "markdown_table", "new_figure", "output_png", "png_output",
+    "ControlView", "figure_png", "figures_dir", "in_kernel", "markdown_table", "new_figure", "output_png", "png_output",
     "render_into", "repo_root", "runs_dir", "save_figure", "show_markdown", "show_static",
 ]
 
@@ -134,6 +134,41 @@ def output_png(out: Any) -> bytes | None:
         if data:
             return base64.b64decode(data)
     return None
+
+
+class ControlView:
+    """Controls, a text line and an ``Output``: every change of any control re-runs :meth:`render` and
+    shows its figure as a PNG (:func:`render_into`), so the view recomputes rather than filters.
+
+    Subclasses implement ``render() -> (Figure, text, current)``; ``current`` is the state the tests read,
+    ``png`` the bytes shown last. ``control`` is the first control (views with a single one).
+    """
+
+    def __init__(self, controls: Any) -> None:
+        import ipywidgets as w
+
+        self.controls = list(controls) if isinstance(controls, list | tuple) else [controls]
+        self.control = self.controls[0]
+        self.out = w.Output()
+        self.text = w.HTML()
+        self.current: dict[str, Any] = {}
+        self.png = b""
+        for c in self.controls:
+            c.observe(lambda _change: self.update(), names="value")
+        self.widget = w.VBox([w.HBox(self.controls), self.text, self.out])
+
+    def render(self) -> tuple[Figure, str, dict[str, Any]]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def update(self) -> None:
+        fig, text, self.current = self.render()
+        self.text.value = f"<pre>{text}</pre>"
+        self.png = render_into(self.out, fig)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from hrkd_lite.viz.common import ControlView
+
 STYLE = {"teacher (source+target)": ("black", "s", "--"), "teacher (target)": ("grey", "s", ":"),
          "student, no KD": ("C7", "o", "-"), "KD, target only": ("C0", "o", "-"),
          "KD + random augmentation": ("C1", "^", "-"), "KD + learned selection (L2A-style)": ("C3", "D", "-")}
@@ -159,34 +161,7 @@ def plot_mode_curves(stats: Mapping[str, np.ndarray], mode: str) -> Figure:
 
 # ------------------------------------------------------------------ widgets
 
-class _Widget:
-    """Controls plus an ``Output``; ``render() -> (Figure, text, current)`` redraws on every change."""
-
-    def __init__(self, controls: list) -> None:
-        import ipywidgets as w
-
-        self.controls = controls
-        self.out = w.Output()
-        self.text = w.HTML()
-        self.current: dict[str, Any] = {}
-        for c in controls:
-            c.observe(lambda _c: self.update(), names="value")
-        self.widget = w.VBox([w.HBox(controls), self.text, self.out])
-
-    def render(self) -> tuple[Figure, str, dict[str, Any]]:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def update(self) -> None:
-        from hrkd_lite.viz.common import render_into
-
-        fig, text, self.current = self.render()
-        self.text.value = f"<pre>{text}</pre>"
-        render_into(self.out, fig)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+_Widget = ControlView  # controls + text + Output, redrawn on every change
 
 
 class ChainWidget(_Widget):

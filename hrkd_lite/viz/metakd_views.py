@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from hrkd_lite.errors import HrkdError
 from hrkd_lite.metakd.scores import PrototypeScores
 from hrkd_lite.metakd.weights import expertise_weight_grid
+from hrkd_lite.viz.common import ControlView
 
 MARKERS = "os^Dv<>p"
 
@@ -278,34 +279,14 @@ def plot_tkd_sweep(sweep: Mapping[float, float], target: str, selected: float | 
 
 # ------------------------------------------------------------------ widgets
 
-class _Widget:
-    """A control plus an ``Output``; ``render(value) -> (Figure, text, current)`` redraws on change."""
+class _Widget(ControlView):
+    """A :class:`~hrkd_lite.viz.common.ControlView` of one control: ``render_value(value)`` gets its value."""
 
-    def __init__(self, control: Any) -> None:
-        import ipywidgets as w
+    def render(self) -> tuple[Figure, str, dict[str, Any]]:
+        return self.render_value(self.control.value)
 
-        self.control = control
-        self.out = w.Output()
-        self.text = w.HTML()
-        self.current: dict[str, Any] = {}
-        self.png = b""
-        control.observe(lambda _c: self.update(), names="value")
-        self.widget = w.VBox([control, self.text, self.out])
-
-    def render(self, value: Any) -> tuple[Figure, str, dict[str, Any]]:  # pragma: no cover - overridden
+    def render_value(self, value: Any) -> tuple[Figure, str, dict[str, Any]]:  # pragma: no cover
         raise NotImplementedError
-
-    def update(self) -> None:
-        from hrkd_lite.viz.common import render_into
-
-        fig, text, self.current = self.render(self.control.value)
-        self.text.value = f"<pre>{text}</pre>"
-        self.png = render_into(self.out, fig)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
 
 
 class TargetDomainWidget(_Widget):
@@ -318,7 +299,7 @@ class TargetDomainWidget(_Widget):
         super().__init__(w.Dropdown(options=list(targets), value=targets[0], description="target"))
         self.update()
 
-    def render(self, value: str):
+    def render_value(self, value: str):
         cur = {"target": value, **{f"{k}_{v}": self.grid[v][k][value] for v in self.grid
                                    for k in ("teacher", "student")}}
         text = "  ".join(f"{v}: teacher {self.grid[v]['teacher'][value]:.3f} / student "
@@ -339,7 +320,7 @@ class WeightingWidget(_Widget):
                                          value="per_instance", style={"button_width": "auto"}))
         self.update()
 
-    def render(self, value: str):
+    def render_value(self, value: str):
         eff = effective_weights(self.lam, value)
         cur = {"mode": value, "weights": eff, "spread": float(eff.max() - eff.min()),
                "accuracy": dict(self.toggle[value])}
@@ -360,7 +341,7 @@ class TkdWeightWidget(_Widget):
         super().__init__(w.SelectionSlider(options=opts, value=start, description="γ₂"))
         self.update()
 
-    def render(self, value: float):
+    def render_value(self, value: float):
         acc = self.sweep[value]
         cur = {"tkd_weight": value, "accuracy": acc}
         return plot_tkd_sweep(self.sweep, self.target, value), f"γ₂ = {value:g}: test accuracy {acc:.3f}", cur
