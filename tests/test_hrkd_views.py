@@ -12,6 +12,7 @@ import torch  # noqa: E402
 
 from hrkd_lite.hrkd import MetaGraph, Recorder, Recording  # noqa: E402
 from hrkd_lite.hrkd.experiments import results_markdown, summarize  # noqa: E402
+from hrkd_lite.noise import format_accuracy  # noqa: E402
 from hrkd_lite.viz import hrkd_views as V  # noqa: E402
 from hrkd_lite.viz.common import output_png  # noqa: E402
 
@@ -87,8 +88,8 @@ def test_every_control_redraws_the_image(rec, which, control, value):
 
 def test_static_figures_have_one_panel_per_layer(rec):
     assert len(V.plot_prototypes(rec).axes) == 1 + 3 + 1  # PCA, 3 layers, colour bar
-    assert len(V.plot_compare_step(rec).axes) == 2  # layers 1..M
-    assert len(V.plot_aggregate_step(rec).axes) == 2
+    assert len(V.plot_compare_step(rec).axes) == 2 * 2  # layers 1..M, each with its colour bar
+    assert len(V.plot_aggregate_step(rec).axes) == 2 * 2
     assert len(V.plot_graph_grid(rec, [0, 4]).axes) == 3 * 2
     assert len(V.plot_weights_over_training(rec).axes) == 3
 
@@ -99,7 +100,48 @@ def test_similarity_vs_truth_recovers_a_known_matrix(rec):
     assert cmp["reference_attention"]["pearson"] == pytest.approx(1.0)
     assert cmp["reference_attention"]["spearman"] == pytest.approx(1.0)
     assert set(cmp) == {"reference_attention", "gat_attention", "prototype_cosine", "truth"}
-    assert len(V.plot_similarity_vs_truth(rec, cmp).axes) == 4
+    fig = V.plot_similarity_vs_truth(rec, cmp)
+    assert len(fig.axes) == 4 * 2  # four heatmaps, each with a colour bar
+    for ax, name in zip(fig.axes[:4], ["truth", "reference_attention", "gat_attention", "prototype_cosine"]):
+        assert np.allclose(_mesh(ax), cmp[name]["matrix"])  # the cells show exactly the compared matrix
+        assert len(ax.texts) == 16  # 4 × 4 annotated cells
+        assert ax.texts[1].get_text() == f"{cmp[name]['matrix'][0, 1]:.2f}"
+
+
+def _error_bounds(ax) -> list[tuple[float, float]]:
+    """(low, high) of every error bar on ``ax``, read from the caps matplotlib drew."""
+    from matplotlib.container import ErrorbarContainer
+
+    out = []
+    for c in ax.containers:
+        if isinstance(c, ErrorbarContainer):
+            ys = sorted(float(y) for cap in c.lines[1] for y in cap.get_ydata())
+            out.append((ys[0], ys[-1]))
+    return out
+
+
+def _mesh(ax) -> np.ndarray:
+    """The values a seaborn heatmap on ``ax`` colours (its QuadMesh array, (R, C))."""
+    from matplotlib.collections import QuadMesh
+
+    meshes = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    assert len(meshes) == 1, "no heatmap on this axes"
+    return np.ma.filled(meshes[0].get_array().astype(float), np.nan).reshape(meshes[0].get_coordinates().shape[0] - 1, -1)
+
+
+def test_heatmaps_show_the_recorded_matrices(rec):
+    fig = V.plot_compare_step(rec, 2)
+    heat, bar = fig.axes[0], fig.axes[2]  # heatmaps first, then their colour bars
+    assert np.allclose(_mesh(heat), rec.reference_attention[2, 1])
+    assert len(heat.texts) == 16 and bar.get_label() == "<colorbar>"
+    assert bar.get_ylim() == pytest.approx((0.0, 1.0))  # fixed 0..1 scale
+    fig = V.plot_aggregate_step(rec, 0)
+    assert np.allclose(_mesh(fig.axes[1]), rec.ratios[0, 2, :, :3])  # layer 2: D × 3 ratios
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["P[0]", "P[1]", "P[2]"]
+    fig = V.plot_prototypes(rec)
+    cos = V._cos(rec.snap_prototypes[-1][1])
+    assert np.allclose(_mesh(fig.axes[2]), cos)
+    assert fig.axes[-1].get_label() == "<colorbar>"
 
 
 def test_uniformity_report(rec):
@@ -119,6 +161,14 @@ def test_results_table_and_plots_from_metrics():
     assert s["tinybert"]["average"][1] == 0.0
     table = results_markdown(runs, labels={"hrkd": "HRKD"})
     assert "| HRKD | 2 | 60.0 ± 14.1 |" in table and "| tinybert | 1 | 60.0 |" in table
-    assert len(V.plot_results(s).axes) == 1
+    fig = V.plot_results(s)
+    ax = fig.axes[0]
+    assert len(fig.axes) == 1 and len(ax.patches) == 2  # one bar per run
+    assert [p.get_height() for p in ax.patches] == pytest.approx([65.0, 65.0])
+    caps = _error_bounds(ax)  # the one interval drawn (hrkd; tinybert has one seed)
+    sd = 100 * float(np.std([0.55, 0.75], ddof=1))
+    assert caps == [pytest.approx((65.0 - sd, 65.0 + sd))]
+    assert format_accuracy([0.55, 0.75]) == f"65.0 ± {sd:.1f} (2 seeds)"  # the same spread the tables print
+    assert [t.get_text() for t in ax.texts] == ["1 seed"]  # tinybert has one seed: no interval
     curve = {"x": {0.1: m(0.4), 1.0: m(0.8)}}
     assert len(V.plot_few_shot(curve).axes) == 1

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from hrkd_lite.errors import HrkdError, check_choice
 from hrkd_lite.hrkd.recorder import Recording
 from hrkd_lite.viz.common import render_into
+from hrkd_lite.viz.stats import heatmap, seed_bars
 
 ATTENTION_KINDS = ("output", "heads_mean")
 
@@ -56,24 +57,15 @@ def plot_prototypes(rec: Recording, snap: int = -1) -> Figure:
     axes[0].legend(fontsize=7)
     cos = np.stack([_cos(P[m]) for m in range(L)])
     lo = float(cos[:, ~np.eye(D, dtype=bool)].min())
-    for m in range(L):
-        im = axes[m + 1].imshow(cos[m], vmin=lo, vmax=1, cmap="viridis")
-        axes[m + 1].set_title(f"cos(P[{m}, d], P[{m}, d'])")
-        axes[m + 1].set_xticks(range(D), rec.domains, rotation=60, fontsize=7)
-        axes[m + 1].set_yticks(range(D), rec.domains, fontsize=7)
-    fig.colorbar(im, ax=axes[1:], shrink=0.8)
+    for m in range(L):  # one shared scale: the colour bar sits beside the last layer's panel
+        heatmap(axes[m + 1], cos[m], rec.domains, rec.domains, f"cos(P[{m}, d], P[{m}, d'])",
+                vmin=lo, vmax=1, cbar=m == L - 1)
     return fig
 
 
 def _heat(ax: Any, mat: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str) -> Any:
-    im = ax.imshow(mat, vmin=0, vmax=1, cmap="viridis")
-    for (i, j), v in np.ndenumerate(mat):
-        if np.isfinite(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
-    ax.set_xticks(range(len(cols)), cols, rotation=60, fontsize=7)
-    ax.set_yticks(range(len(rows)), rows, fontsize=7)
-    ax.set_title(title, fontsize=9)
-    return im
+    """A row-stochastic matrix on a fixed 0..1 scale, annotated, with its colour bar."""
+    return heatmap(ax, mat, rows, cols, title, vmin=0, vmax=1)
 
 
 def plot_compare_step(rec: Recording, index: int = -1) -> Figure:
@@ -229,14 +221,8 @@ def plot_similarity_vs_truth(rec: Recording, comparison: dict[str, dict[str, Any
     axes = np.atleast_1d(fig.subplots(1, len(names)))
     for ax, name in zip(axes, names):
         c = comparison[name]
-        mat = c["matrix"]
-        ax.imshow(mat, cmap="viridis")
-        for (i, j), v in np.ndenumerate(mat):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w")
-        ax.set_xticks(range(len(rec.domains)), rec.domains, rotation=60, fontsize=7)
-        ax.set_yticks(range(len(rec.domains)), rec.domains, fontsize=7)
-        ax.set_title(name if name == "truth" else
-                     f"{name}\npearson {c['pearson']:.2f}, spearman {c['spearman']:.2f}", fontsize=9)
+        heatmap(ax, c["matrix"], rec.domains, rec.domains, name if name == "truth" else
+                f"{name}\npearson {c['pearson']:.2f}, spearman {c['spearman']:.2f}")
     return fig
 
 
@@ -244,14 +230,16 @@ def plot_similarity_vs_truth(rec: Recording, comparison: dict[str, dict[str, Any
 
 def plot_results(summary: dict[str, dict[str, tuple[float, float, int]]], labels: dict[str, str] | None = None,
                  key: str = "average") -> Figure:
-    """Bar chart of mean test accuracy (± std over seeds) per run (from ``experiments.summarize``)."""
+    """Bar chart of mean test accuracy per run (from ``experiments.summarize``), ± one standard deviation
+    over seeds where a run has ≥ 2 seeds (the spread ``noise.format_accuracy`` prints); a one-seed run
+    is labelled "1 seed" and has no interval."""
     names = list(summary)
     fig = Figure(figsize=(1.0 + 0.9 * len(names), 3.4), layout="constrained")
     ax = fig.subplots()
     means = [100 * summary[n][key][0] for n in names]
-    stds = [100 * summary[n][key][1] for n in names]
-    ax.bar(range(len(names)), means, yerr=stds, color=[f"C{i}" for i in range(len(names))], capsize=3)
-    ax.set_xticks(range(len(names)), [(labels or {}).get(n, n) for n in names], rotation=45, ha="right", fontsize=8)
+    stds = [100 * summary[n][key][1] if summary[n][key][2] >= 2 else 0.0 for n in names]
+    seed_bars(ax, [(labels or {}).get(n, n) for n in names], means, stds, [summary[n][key][2] for n in names])
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.set_ylabel(f"test accuracy, {key} (%)")
     lo = min(m - s for m, s in zip(means, stds))
     ax.set_ylim(max(0.0, lo - 5), 100)
