@@ -48,6 +48,20 @@ def test_static_figures_build():
     assert all(isinstance(f, Figure) for f in figs)
 
 
+def test_score_histograms_show_each_domains_scores_with_a_density():
+    ps = _scores()
+    fig = V.plot_score_histograms(ps, DOMAINS)
+    s, dom = ps.scores.numpy(), ps.domains.numpy()
+    assert len(fig.axes) == len(DOMAINS)
+    for k, ax in enumerate(fig.axes):
+        vals = s[dom == k]
+        assert len(ax.patches) == 24  # shared bins
+        assert sum(p.get_height() for p in ax.patches) == len(vals)  # every score counted once
+        kde, mean_line = ax.lines  # seaborn's density curve, then the mean marker
+        assert len(kde.get_xdata()) > 50 and (kde.get_ydata() >= 0).all()
+        assert mean_line.get_xdata()[0] == pytest.approx(vals.mean())
+
+
 def test_pca_and_extremes():
     x = np.array([[0.0, 0, 0], [2, 0, 0], [4, 0, 0], [6, 0, 1e-3]])
     xy, extra = V.pca_2d(x, np.array([[3.0, 0, 0]]))

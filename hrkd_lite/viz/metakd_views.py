@@ -19,6 +19,7 @@ from hrkd_lite.errors import HrkdError
 from hrkd_lite.metakd.scores import PrototypeScores
 from hrkd_lite.metakd.weights import expertise_weight_grid
 from hrkd_lite.viz.common import ControlView
+from hrkd_lite.viz.stats import score_histogram
 
 MARKERS = "os^Dv<>p"
 
@@ -56,14 +57,15 @@ def plot_pca_prototypes(ps: PrototypeScores, domains: Sequence[str], label_names
 
 
 def plot_score_histograms(ps: PrototypeScores, domains: Sequence[str]) -> Figure:
-    """Histogram of t_i per domain (shared bins)."""
+    """Histogram of t_i per domain (24 shared bins) with its kernel density estimate; the black line
+    marks the domain's mean score."""
     s = ps.scores.numpy()
     bins = np.linspace(s.min(), s.max(), 25)
     fig = Figure(figsize=(3.0 * len(domains), 2.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(domains), sharey=True))
     for k, (ax, name) in enumerate(zip(axes, domains)):
         vals = s[ps.domains.numpy() == k]
-        ax.hist(vals, bins=bins, color=f"C{k}", alpha=0.8)
+        score_histogram(ax, vals, bins=bins, color=f"C{k}", alpha=0.8)
         ax.axvline(vals.mean(), color="black", lw=1)
         ax.set_title(f"{name}: mean t = {vals.mean():.3f}", fontsize=9)
         ax.set_xlabel("prototype score t_i")
