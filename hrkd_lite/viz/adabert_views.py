@@ -19,6 +19,7 @@ from hrkd_lite.methods.adabert.gumbel import sample_many
 from hrkd_lite.methods.adabert.ops import PRIMITIVES
 from hrkd_lite.methods.adabert.supernet import edge_inputs
 from hrkd_lite.viz.common import ControlView, new_figure
+from hrkd_lite.viz.stats import heatmap
 
 OP_COLOURS = {op: f"C{i}" for i, op in enumerate(PRIMITIVES)}
 SHORT = {"max_pool1d_3": "max3", "avg_pool1d_3": "avg3", "skip_connect": "skip", "dil_conv_3": "dil3",
@@ -76,13 +77,10 @@ def plot_search_curves(hist: Mapping[str, np.ndarray], title: str = "") -> Figur
 
 
 def plot_alpha(alpha: np.ndarray, depth: np.ndarray, depths: Sequence[int], step: int | None = None) -> Figure:
-    """Heatmap of softmax(α) (E, |O|) and bars of softmax(α_K)."""
+    """Heatmap of softmax(α) (E, |O|), cells annotated, with a colour bar; bars of softmax(α_K)."""
     fig, (a, b) = new_figure(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 1]})
-    im = a.imshow(alpha, vmin=0, vmax=max(0.3, float(alpha.max())), cmap="viridis", aspect="auto")
-    a.set_xticks(range(len(PRIMITIVES)), PRIMITIVES, rotation=60, ha="right", fontsize=8)
-    a.set_yticks(range(len(EDGE_LABELS)), EDGE_LABELS, fontsize=8)
-    a.set_title("softmax(α) per edge" + (f" after step {step}" if step is not None else ""))
-    fig.colorbar(im, ax=a)
+    heatmap(a, alpha, EDGE_LABELS, PRIMITIVES, "softmax(α) per edge" + (f" after step {step}" if step is not None else ""),
+            vmin=0, vmax=max(0.3, float(alpha.max())), fontsize=7)
     b.bar([str(k) for k in depths], depth, color="C2")
     b.set_ylim(0, 1)
     b.set_xlabel("depth K")
@@ -91,14 +89,14 @@ def plot_alpha(alpha: np.ndarray, depth: np.ndarray, depths: Sequence[int], step
 
 
 def plot_alpha_snapshots(hist: Mapping[str, np.ndarray], count: int = 4) -> Figure:
-    """softmax(α) at ``count`` evenly spaced steps, one heatmap each."""
+    """softmax(α) at ``count`` evenly spaced steps, one heatmap each (one shared 0..0.5 colour bar)."""
     idx = np.unique(np.linspace(0, len(hist["step"]) - 1, count).round().astype(int))
     fig, axes = new_figure(1, len(idx), figsize=(3.3 * len(idx), 3.4), squeeze=False)
     for ax, i in zip(axes[0], idx):
-        ax.imshow(hist["alpha"][i], vmin=0, vmax=0.5, cmap="viridis", aspect="auto")
-        ax.set_title(f"step {int(hist['step'][i])}", fontsize=9)
-        ax.set_xticks(range(len(PRIMITIVES)), [SHORT[p] for p in PRIMITIVES], rotation=90, fontsize=7)
-        ax.set_yticks(range(len(EDGE_LABELS)), EDGE_LABELS if i == idx[0] else [""] * len(EDGE_LABELS), fontsize=6)
+        heatmap(ax, hist["alpha"][i], EDGE_LABELS if i == idx[0] else [""] * len(EDGE_LABELS),
+                [SHORT[p] for p in PRIMITIVES], f"step {int(hist['step'][i])}", vmin=0, vmax=0.5,
+                cbar=i == idx[-1], annot=False, fontsize=6)
+        ax.tick_params(axis="x", labelrotation=90)
     return fig
 
 

@@ -26,14 +26,14 @@ ANNOTATE_MAX = 10  # annotate cells when both sides of the matrix are at most th
 
 def heatmap(ax: Any, mat: np.ndarray, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None,
             title: str = "", vmin: float | None = None, vmax: float | None = None, cbar: bool = True,
-            cmap: str = "viridis", fmt: str = ".2f", fontsize: int = 7) -> Any:
+            cmap: str = "viridis", fmt: str = ".2f", fontsize: int = 7, annot: bool | None = None) -> Any:
     """Draw ``mat`` (R, C) as a seaborn heatmap on ``ax``; NaN cells are left blank.
 
-    Cells carry their value when R, C ≤ :data:`ANNOTATE_MAX`; a colour bar is added next to ``ax``
-    when ``cbar``. Returns ``ax``.
+    Cells carry their value when ``annot`` (default: when R, C ≤ :data:`ANNOTATE_MAX`); a colour bar is
+    added next to ``ax`` when ``cbar``. Returns ``ax``.
     """
     mat = np.asarray(mat, dtype=float)
-    annot = max(mat.shape) <= ANNOTATE_MAX
+    annot = max(mat.shape) <= ANNOTATE_MAX if annot is None else annot
     sns.heatmap(mat, ax=ax, vmin=vmin, vmax=vmax, cmap=cmap, cbar=cbar, square=False,
                 annot=annot, fmt=fmt, annot_kws={"fontsize": fontsize},
                 xticklabels=list(cols) if cols is not None else "auto",
