@@ -40,12 +40,12 @@ def test_alpha_heatmap_shows_alpha_and_depth():
     fig = V.plot_alpha(h["alpha"][2], h["depth"][2], [1, 2, 3], 3)
     mesh = fig.axes[0].collections[0]  # seaborn's heatmap: a QuadMesh holding the (E, |O|) values
     assert np.allclose(np.asarray(mesh.get_array()).reshape(h["alpha"][2].shape), h["alpha"][2])
-    E, O = h["alpha"][2].shape
-    assert len(fig.axes[0].texts) == E * O and fig.axes[0].texts[0].get_text() == f"{h['alpha'][2][0, 0]:.2f}"
+    E, n_ops = h["alpha"][2].shape
+    assert len(fig.axes[0].texts) == E * n_ops and fig.axes[0].texts[0].get_text() == f"{h['alpha'][2][0, 0]:.2f}"
     assert fig.axes[-1].get_label() == "<colorbar>"
     snaps = V.plot_alpha_snapshots(h, 3)
     assert len(snaps.axes) == 3 + 1  # three heatmaps, one shared colour bar
-    assert np.allclose(np.asarray(snaps.axes[-2].collections[0].get_array()).reshape(E, O), h["alpha"][-1])
+    assert np.allclose(np.asarray(snaps.axes[-2].collections[0].get_array()).reshape(E, n_ops), h["alpha"][-1])
     assert [p.get_height() for p in fig.axes[1].patches] == pytest.approx(h["depth"][2].tolist())
 
 
