@@ -183,7 +183,12 @@ def test_tinybert_terms_and_maps(tiny_pair):
     head = bv.head_to_show(t_out, s_out, layer_map)
     assert 0 <= head < 4
     tokens = [f"t{i}" for i in range(10)]
-    assert isinstance(bv.plot_attention_maps(t_out, {"before": s_out}, layer_map, 0, head, tokens), Figure)
+    fig = bv.plot_attention_maps(t_out, {"before": s_out}, layer_map, 0, head, tokens)
+    assert len(fig.axes) == 2 * 2 + 2  # 2 student layers × (teacher, student) + one colour bar per row
+    shown = np.asarray(fig.axes[1].collections[0].get_array()).reshape(10, 10)  # layer 1, the student
+    assert np.allclose(shown, s_out.attention_scores[0][0, head, :10, :10].numpy())
+    assert len(fig.axes[1].texts) == 100  # ≤ 10 tokens: every cell annotated
+    assert sum(ax.get_label() == "<colorbar>" for ax in fig.axes) == 2
     assert isinstance(bv.plot_hidden_terms(terms, terms), Figure)
     losses = bv.transfer_losses(t_out, s_out, batch["attention_mask"], layer_map, fit=fit)
     assert losses["tinybert_intermediate"] == pytest.approx(terms["total"], rel=1e-6)
@@ -206,6 +211,9 @@ def test_minilm_transfer_reduces_its_loss(tiny_pair):
     fig = bv.plot_value_relations(teacher.encoder, {"before": fresh, "after": out["student"]}, batch, 0, 1,
                                   [f"t{i}" for i in range(10)])
     assert isinstance(fig, Figure)
+    assert len(fig.axes) == 3 + 1 and fig.axes[-1].get_label() == "<colorbar>"  # one shared colour bar
+    heats = [np.asarray(ax.collections[0].get_array()).reshape(10, 10) for ax in fig.axes[:3]]
+    assert np.allclose([h.sum(axis=1) for h in heats], 1.0, atol=1e-5)  # softmax rows: the relations themselves
 
 
 # -- 6. layer maps ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from hrkd_lite.distill import (
 )
 from hrkd_lite.models import BertEncoder
 from hrkd_lite.viz.common import markdown_table, new_figure, render_into
+from hrkd_lite.viz.stats import heatmap
 
 # ---------------------------------------------------------------------------------------------------
 # 5. TinyBERT attention-score / hidden-state matching, MiniLM value relations (docs/methods/background.md §6-§7)
@@ -90,7 +91,9 @@ def _crop(x: torch.Tensor, n: int) -> np.ndarray:
 def plot_attention_maps(teacher_out, students: dict[str, Any], layer_map: Sequence[int], example: int,
                         head: int, tokens: Sequence[str], max_tokens: int = 20):
     """Rows: student layer m; columns: teacher layer g(m) scores, then each student's layer-m scores.
-    Pre-softmax scores (what TinyBERT's L_attn compares), real tokens only, one colour scale per row."""
+    Pre-softmax scores (what TinyBERT's L_attn compares), real tokens only, one colour scale per row
+    (2nd..98th percentile of the teacher's scores; its colour bar ends the row). Seaborn heatmaps; cells
+    are annotated when at most 10 tokens are shown."""
     n = min(len(tokens), max_tokens)
     M = len(layer_map) - 1
     cols = 1 + len(students)
@@ -102,11 +105,10 @@ def plot_attention_maps(teacher_out, students: dict[str, Any], layer_map: Sequen
         panels += [(f"{k}: layer {m}", _crop(o.attention_scores[m - 1][example, head], n)) for k, o in students.items()]
         for j, (title, arr) in enumerate(panels):
             ax = axes[m - 1, j]
-            ax.imshow(arr, vmin=lo, vmax=hi, cmap="viridis")
             mse = "" if j == 0 else f"\nMSE to teacher {np.mean((arr - t) ** 2):.2f}"
+            heatmap(ax, arr, tokens[:n], tokens[:n], vmin=lo, vmax=hi, cbar=j == cols - 1, fmt=".1f", fontsize=5)
             ax.set_title(title + mse, fontsize=8)
-            ax.set_xticks(range(n), tokens[:n], rotation=90, fontsize=6)
-            ax.set_yticks(range(n), tokens[:n], fontsize=6)
+            ax.tick_params(axis="x", labelrotation=90, labelsize=6)
     fig.suptitle(f"pre-softmax attention scores, head {head} (queries = rows, keys = columns)", fontsize=9)
     return fig
 
@@ -163,7 +165,8 @@ def minilm_transfer(student: BertEncoder, teacher: BertEncoder, train_batches: S
 @torch.no_grad()
 def plot_value_relations(teacher: BertEncoder, students: dict[str, BertEncoder], batch: dict, example: int,
                          head: int, tokens: Sequence[str], max_tokens: int = 20):
-    """MiniLM value relations softmax(V Vᵀ/√d) of the last layer: teacher vs each student, one head."""
+    """MiniLM value relations softmax(V Vᵀ/√d) of the last layer: teacher vs each student, one head.
+    Seaborn heatmaps on the teacher's 0..max scale, one colour bar after the last panel."""
     n = min(len(tokens), max_tokens)
     mask = batch["attention_mask"]
     models = {"teacher (last layer)": teacher, **{f"{k} (last layer)": v for k, v in students.items()}}
@@ -172,11 +175,11 @@ def plot_value_relations(teacher: BertEncoder, students: dict[str, BertEncoder],
     for ax, (name, model) in zip(np.atleast_1d(axes), models.items()):
         vr = _crop(value_relation(model(batch["input_ids"], mask).values[-1], mask)[example, head], n)
         ref = vr if ref is None else ref
-        ax.imshow(vr, vmin=0, vmax=float(ref.max()), cmap="magma")
         extra = "" if vr is ref else f"\nmean |Δ| to teacher {np.abs(vr - ref).mean():.4f}"
+        heatmap(ax, vr, tokens[:n], tokens[:n], vmin=0, vmax=float(ref.max()), cmap="magma",
+                cbar=name == list(models)[-1], fontsize=5)
         ax.set_title(name + extra, fontsize=8)
-        ax.set_xticks(range(n), tokens[:n], rotation=90, fontsize=6)
-        ax.set_yticks(range(n), tokens[:n], fontsize=6)
+        ax.tick_params(axis="x", labelrotation=90, labelsize=6)
     fig.suptitle(f"MiniLM value relations, head {head}", fontsize=9)
     return fig
 
