@@ -240,6 +240,8 @@ def plot_results(summary: dict[str, dict[str, tuple[float, float, int]]], labels
     stds = [100 * summary[n][key][1] if summary[n][key][2] >= 2 else 0.0 for n in names]
     seed_bars(ax, [(labels or {}).get(n, n) for n in names], means, stds, [summary[n][key][2] for n in names])
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     ax.set_ylabel(f"test accuracy, {key} (%)")
     lo = min(m - s for m, s in zip(means, stds))
     ax.set_ylim(max(0.0, lo - 5), 100)
