@@ -18,7 +18,7 @@ from hrkd_lite.methods.adabert.derive import Genotype
 from hrkd_lite.methods.adabert.gumbel import sample_many
 from hrkd_lite.methods.adabert.ops import PRIMITIVES
 from hrkd_lite.methods.adabert.supernet import edge_inputs
-from hrkd_lite.viz.common import ControlView, new_figure
+from hrkd_lite.viz.common import ValueView, new_figure
 from hrkd_lite.viz.stats import heatmap
 
 OP_COLOURS = {op: f"C{i}" for i, op in enumerate(PRIMITIVES)}
@@ -198,14 +198,7 @@ def plot_bars(values: Mapping[str, Mapping[str, float]], title: str, ylabel: str
 
 # ------------------------------------------------------------------ widgets
 
-class _Widget(ControlView):
-    """A :class:`~hrkd_lite.viz.common.ControlView` of one control: ``render_value(value)`` gets its value."""
-
-    def render(self) -> tuple[Figure, str, dict[str, Any]]:
-        return self.render_value(self.control.value)
-
-    def render_value(self, value: Any) -> tuple[Figure, str, dict[str, Any]]:  # pragma: no cover
-        raise NotImplementedError
+_Widget = ValueView  # one control; subclasses implement render_value(value)
 
 
 class GumbelWidget(_Widget):

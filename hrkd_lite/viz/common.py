@@ -30,7 +30,8 @@ from matplotlib.figure import Figure
 from hrkd_lite.utils import atomic_write_bytes
 
 __all__ = [
-    "ControlView", "figure_png", "figures_dir", "in_kernel", "markdown_table", "new_figure", "output_png", "png_output",
+    "ControlView", "ValueView", "figure_png", "figures_dir", "in_kernel", "markdown_table", "new_figure",
+    "output_png", "png_output",
     "render_into", "repo_root", "runs_dir", "save_figure", "show_markdown", "show_static",
 ]
 
@@ -169,6 +170,16 @@ class ControlView:
         from IPython.display import display
 
         display(self.widget)
+
+
+class ValueView(ControlView):
+    """A :class:`ControlView` of one control: subclasses implement ``render_value(value)``."""
+
+    def render(self) -> tuple[Figure, str, dict[str, Any]]:
+        return self.render_value(self.control.value)
+
+    def render_value(self, value: Any) -> tuple[Figure, str, dict[str, Any]]:  # pragma: no cover
+        raise NotImplementedError
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

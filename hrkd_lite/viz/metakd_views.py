@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from hrkd_lite.errors import HrkdError
 from hrkd_lite.metakd.scores import PrototypeScores
 from hrkd_lite.metakd.weights import expertise_weight_grid
-from hrkd_lite.viz.common import ControlView
+from hrkd_lite.viz.common import ValueView
 from hrkd_lite.viz.stats import score_histogram
 
 MARKERS = "os^Dv<>p"
@@ -281,14 +281,7 @@ def plot_tkd_sweep(sweep: Mapping[float, float], target: str, selected: float | 
 
 # ------------------------------------------------------------------ widgets
 
-class _Widget(ControlView):
-    """A :class:`~hrkd_lite.viz.common.ControlView` of one control: ``render_value(value)`` gets its value."""
-
-    def render(self) -> tuple[Figure, str, dict[str, Any]]:
-        return self.render_value(self.control.value)
-
-    def render_value(self, value: Any) -> tuple[Figure, str, dict[str, Any]]:  # pragma: no cover
-        raise NotImplementedError
+_Widget = ValueView  # one control; subclasses implement render_value(value)
 
 
 class TargetDomainWidget(_Widget):
