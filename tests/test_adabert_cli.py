@@ -6,17 +6,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from hrkd_lite.cli import main
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize(("flags", "needles"), [

@@ -13,14 +13,7 @@ from hrkd_lite.methods.adabert.supernet import Supernet
 from hrkd_lite.methods.adabert.targets import TaskTensors
 from hrkd_lite.models.bert import BertConfig, BertEmbeddings
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Many tiny kernels: one thread avoids OpenMP spin-waiting on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _task(n: int = 48, T: int = 8, seed: int = 0) -> tuple[TaskTensors, TeacherTargets]:
