@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from hrkd_lite import get_profile
-from hrkd_lite.methods.adabert import suite as S
+from hrkd_lite.experiments import nb01 as S
 from hrkd_lite.methods.adabert.config import for_profile
 from hrkd_lite.methods.adabert.derive import Genotype, build_derived
 from hrkd_lite.methods.adabert.efficiency import cost_vector

@@ -32,9 +32,9 @@ from hrkd_lite.distill.layer_maps import indices_from_map
 from hrkd_lite.distill.losses import soft_cross_entropy
 from hrkd_lite.distill.projections import FitDenses
 from hrkd_lite.distill.tinybert import tinybert_layer_losses, tinybert_total
-from hrkd_lite.hrkd import HRKDConfig, MetaGraph, preset
-from hrkd_lite.methods.common import TeacherBank
-from hrkd_lite.methods.hrkd import HRKDStudent, hrkd_step
+from hrkd_lite.methods.hrkd import HRKDConfig, MetaGraph, preset
+from hrkd_lite.methods.hrkd.step import HRKDStudent, hrkd_step
+from hrkd_lite.methods.shared.teachers import TeacherBank
 from hrkd_lite.models.factory import build_student, build_teacher, teacher_layers_for_student
 from hrkd_lite.train import build_optimizer
 from hrkd_lite.utils import seed_everything

@@ -79,13 +79,13 @@ def cmd_run(argv: list[str]) -> int:
         p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=f.default,
                        choices=f.choices, help=f.help)
     args = p.parse_args(argv[1:])
-    from hrkd_lite.methods.common import prepare
+    from hrkd_lite.methods.shared.context import prepare
 
     profile, data = _load(args)
     ctx = prepare(profile, data, seed=args.seed, out_dir=Path(args.out), progress=not args.no_progress)
     flags = {f.name: getattr(args, f.name) for f in spec.flags}
     metrics = spec.runner(ctx, **flags)
-    from hrkd_lite.methods.common import format_metrics
+    from hrkd_lite.methods.shared.metrics import format_metrics
 
     print(format_metrics(metrics))
     print(f"wrote {Path(args.out) / 'metrics.json'}")
@@ -97,7 +97,7 @@ def cmd_demo(argv: list[str]) -> int:
     _common(p)
     p.add_argument("--figures", default="figures")
     args = p.parse_args(argv)
-    from hrkd_lite.methods.demo import run_demo
+    from hrkd_lite.experiments.demo import run_demo
 
     profile, data = _load(args)
     run_demo(profile, data, seed=args.seed, out_dir=Path(args.out or "runs/demo"),
@@ -110,7 +110,7 @@ def cmd_compare(argv: list[str]) -> int:
     p.add_argument("runs", nargs="+", help="run folders (or metrics.json files)")
     p.add_argument("--split", default="test", choices=("dev", "test"))
     args = p.parse_args(argv)
-    from hrkd_lite.methods.common import compare_table, read_metrics
+    from hrkd_lite.methods.shared.metrics import compare_table, read_metrics
 
     print(compare_table([read_metrics(Path(r)) for r in args.runs], split=args.split))
     return 0

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from hrkd_lite.experiments.nb01 import derive_at, label_for
 from hrkd_lite.methods.adabert.derive import Genotype, derive
 from hrkd_lite.methods.adabert.ops import PRIMITIVES
-from hrkd_lite.methods.adabert.suite import derive_at, label_for
 from hrkd_lite.viz import adabert_views as V
 
 pytest.importorskip("ipywidgets")
@@ -107,7 +107,7 @@ def test_curves_and_bars_and_labels():
 
 
 def test_architecture_difference_counts_edges():
-    from hrkd_lite.methods.adabert.suite import architecture_difference
+    from hrkd_lite.experiments.nb01 import architecture_difference
 
     a = Genotype(1, [[("skip_connect", 0), ("std_conv_3", 1)], [("max_pool1d_3", 0), ("skip_connect", 2)],
                      [("avg_pool1d_3", 1), ("skip_connect", 3)]])

@@ -13,6 +13,7 @@ import torch
 from matplotlib.figure import Figure
 
 from hrkd_lite.distill import FitDenses, describe_maps, hinton_kd, uniform_map
+from hrkd_lite.experiments import nb00
 from hrkd_lite.models import (
     PRESETS,
     BertEncoder,
@@ -204,7 +205,7 @@ def test_minilm_transfer_reduces_its_loss(tiny_pair):
     teacher, student, batch = tiny_pair
     torch.manual_seed(1)
     fresh = BertEncoder(copy.deepcopy(student.encoder.config))  # random student: far from the teacher
-    out = bv.minilm_transfer(fresh, teacher.encoder, [batch], eval_batch=batch, steps=15, lr=3e-3)
+    out = nb00.minilm_transfer(fresh, teacher.encoder, [batch], eval_batch=batch, steps=15, lr=3e-3)
     assert len(out["history"]) == 15
     assert sum(out["after"].values()) < sum(out["before"].values())
     assert out["student"] is not fresh
@@ -281,7 +282,7 @@ def test_unequal_widths_like_colab(tiny_pair):
     assert math.isnan(losses["pkd_patience"]) and math.isnan(losses["distilbert_cosine"])
     for key in ("hinton_kd", "tinybert_intermediate", "tinybert_pred", "minilm_attention", "minilm_value_relation"):
         assert math.isfinite(losses[key]), key
-    out = bv.minilm_transfer(student.encoder, teacher.encoder, [batch], eval_batch=batch, steps=3, lr=1e-3)
+    out = nb00.minilm_transfer(student.encoder, teacher.encoder, [batch], eval_batch=batch, steps=3, lr=1e-3)
     assert set(out["after"]) == {"attention_kl", "value_relation_kl"}
 
 

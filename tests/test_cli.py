@@ -130,8 +130,9 @@ def test_teacher_gets_no_gradient_during_tinybert_kd(teacher_run, tmp_path):
 
     from hrkd_lite.data import load_data
     from hrkd_lite.distill.projections import FitDenses
-    from hrkd_lite.methods.baselines import Student, tinybert_loss_builder
-    from hrkd_lite.methods.common import TeacherBank, new_student, prepare
+    from hrkd_lite.methods.baselines.runner import Student, tinybert_loss_builder
+    from hrkd_lite.methods.shared.context import new_student, prepare
+    from hrkd_lite.methods.shared.teachers import TeacherBank
     from hrkd_lite.profiles import get_profile
 
     profile = get_profile("ci")

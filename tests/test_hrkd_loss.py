@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.hrkd import (
+from hrkd_lite.methods.hrkd import (
     PRESETS,
     DomainTerms,
     HRKDConfig,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hrkd_lite.cli import main
-from hrkd_lite.hrkd import PRESETS, Recording
+from hrkd_lite.methods.hrkd import PRESETS, Recording
 from hrkd_lite.methods.registry import get_method
 
 COMMON = ["--profile", "ci", "--data", "synthetic", "--domains", "books,kitchen", "--no-progress"]

@@ -8,9 +8,10 @@ import torch.nn.functional as F
 
 from hrkd_lite.distill.layer_maps import indices_from_map
 from hrkd_lite.distill.projections import FitDenses
-from hrkd_lite.hrkd import HRKDConfig, MetaGraph, preset
-from hrkd_lite.methods.common import TeacherBank
-from hrkd_lite.methods.hrkd import HRKDStudent, hrkd_step, variant_name
+from hrkd_lite.methods.hrkd import HRKDConfig, MetaGraph, preset
+from hrkd_lite.methods.hrkd.runner import variant_name
+from hrkd_lite.methods.hrkd.step import HRKDStudent, hrkd_step
+from hrkd_lite.methods.shared.teachers import TeacherBank
 from hrkd_lite.models import BertConfig, BertEncoder, MultiDomainClassifier
 from hrkd_lite.train import build_optimizer
 

@@ -10,8 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from hrkd_lite.hrkd import MetaGraph, Recorder, Recording  # noqa: E402
-from hrkd_lite.hrkd.experiments import results_markdown, summarize  # noqa: E402
+from hrkd_lite.experiments.nb04 import results_markdown, summarize  # noqa: E402
+from hrkd_lite.methods.hrkd import MetaGraph, Recorder, Recording  # noqa: E402
 from hrkd_lite.noise import format_accuracy  # noqa: E402
 from hrkd_lite.viz import hrkd_views as V  # noqa: E402
 from hrkd_lite.viz.common import output_png  # noqa: E402

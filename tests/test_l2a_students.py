@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from hrkd_lite.data import load_data
-from hrkd_lite.methods.common import prepare
 from hrkd_lite.methods.l2a import students as S
 from hrkd_lite.methods.l2a.chain import build_pool, teacher_view
 from hrkd_lite.methods.l2a.config import config_for
 from hrkd_lite.methods.l2a.generator import MLMGenerator, special_ids_of
 from hrkd_lite.methods.l2a.setting import SOURCE, TARGET, make_setting
+from hrkd_lite.methods.shared.context import prepare
 from hrkd_lite.models.bert import BertConfig, BertEncoder
 from hrkd_lite.models.factory import build_student
 from hrkd_lite.profiles import get_profile

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from hrkd_lite.methods.l2a.experiments import ChainTrace, paired_verdict, summarize, summary_markdown
+from hrkd_lite.experiments.nb02 import ChainTrace, paired_verdict, summarize, summary_markdown
 from hrkd_lite.viz import l2a_views as V
 from hrkd_lite.viz.common import output_png
 

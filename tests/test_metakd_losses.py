@@ -10,21 +10,25 @@ import pytest
 import torch
 
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.metakd.config import MetaKDConfig, teacher_config_for
-from hrkd_lite.metakd.corruption import (
+from hrkd_lite.methods.metakd.config import MetaKDConfig, teacher_config_for
+from hrkd_lite.methods.metakd.corruption import (
     DomainCorruptionHead,
     corruption_loss,
     meta_teacher_loss,
     shuffled_domain_labels,
 )
-from hrkd_lite.metakd.distill import (
+from hrkd_lite.methods.metakd.losses import (
     intermediate_terms,
     joint_loss,
     stage1_loss,
     stage2_loss,
     tkd_loss,
 )
-from hrkd_lite.metakd.weights import expertise_weight_grid, expertise_weights, teacher_correctness_factor
+from hrkd_lite.methods.metakd.weights import (
+    expertise_weight_grid,
+    expertise_weights,
+    teacher_correctness_factor,
+)
 
 E = math.e
 

@@ -16,12 +16,16 @@ import numpy as np
 import pytest
 import torch
 
-import hrkd_lite.methods.common as common
-import hrkd_lite.methods.meta_kd as meta_kd
-import hrkd_lite.methods.meta_teacher as meta_teacher
+import hrkd_lite.methods.metakd.features as features
+import hrkd_lite.methods.metakd.meta_teacher as meta_teacher
+import hrkd_lite.methods.metakd.runner as meta_kd
+import hrkd_lite.methods.shared.teachers as teachers
 from hrkd_lite.data import load_data
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.metakd.config import MetaKDConfig
+from hrkd_lite.methods.metakd.config import MetaKDConfig
+from hrkd_lite.methods.metakd.features import prototype_scores, scores_by_domain
+from hrkd_lite.methods.metakd.probe import linear_probe_accuracy
+from hrkd_lite.methods.shared.context import prepare
 from hrkd_lite.models import BertConfig, BertEncoder, MultiDomainClassifier, truncate_encoder
 from hrkd_lite.profiles import get_profile
 
@@ -45,9 +49,9 @@ def _tiny_student(profile, num_labels, num_domains=1, shared_head=False, init_fr
 
 @pytest.fixture
 def tiny_ctx(tmp_path, monkeypatch):
-    for mod in (meta_teacher, common):
+    for mod in (meta_teacher, teachers):
         monkeypatch.setattr(mod, "build_teacher", _tiny_teacher)
-    monkeypatch.setattr(meta_teacher, "load_encoder", _tiny_encoder)
+    monkeypatch.setattr(features, "load_encoder", _tiny_encoder)
     monkeypatch.setattr(meta_kd, "build_student", _tiny_student)
     prof = get_profile("ci").with_overrides(max_len=16, batch_size=4, train_per_domain=12, dev_per_domain=8,
                                             test_per_domain=8, student_layers=(2, 4), synthetic_domains=3,
@@ -55,7 +59,7 @@ def tiny_ctx(tmp_path, monkeypatch):
     data = load_data("synthetic", profile=prof, seed=0)
     from hrkd_lite.models.factory import load_tokenizer
 
-    return common.prepare(prof, data, seed=0, out_dir=tmp_path, progress=False, tokenizer=load_tokenizer("minilm"))
+    return prepare(prof, data, seed=0, out_dir=tmp_path, progress=False, tokenizer=load_tokenizer("minilm"))
 
 
 def test_meta_teacher_trains_reuses_and_zero_shot(tiny_ctx):
@@ -80,11 +84,11 @@ def test_meta_teacher_trains_reuses_and_zero_shot(tiny_ctx):
 
 
 def test_prototype_scores_rows_align_with_splits(tiny_ctx):
-    ps = meta_teacher.prototype_scores(tiny_ctx, MetaKDConfig())
-    per = meta_teacher.scores_by_domain(ps, range(3), 3)
+    ps = prototype_scores(tiny_ctx, MetaKDConfig())
+    per = scores_by_domain(ps, range(3), 3)
     assert [len(s) for s in per] == tiny_ctx.encoded.sizes("train")
-    ps2 = meta_teacher.prototype_scores(tiny_ctx, MetaKDConfig(), domains=[2, 0])
-    per2 = meta_teacher.scores_by_domain(ps2, [2, 0], 3)
+    ps2 = prototype_scores(tiny_ctx, MetaKDConfig(), domains=[2, 0])
+    per2 = scores_by_domain(ps2, [2, 0], 3)
     assert per2[1] is None and len(per2[2]) == tiny_ctx.encoded.size(2, "train")
 
 
@@ -92,7 +96,7 @@ def test_two_stages_and_per_instance_lambda(tiny_ctx, monkeypatch):
     cfg = MetaKDConfig()
     bank = meta_teacher.train_meta_teacher(tiny_ctx, cfg, "mt")
     view = meta_kd.TeacherView(bank[1], 0)
-    scores = meta_teacher.scores_by_domain(meta_teacher.prototype_scores(tiny_ctx, cfg), range(3), 3)[1]
+    scores = scores_by_domain(prototype_scores(tiny_ctx, cfg), range(3), 3)[1]
     seen = {}
     real_select, real_trainer = meta_kd.train_with_selection, meta_kd.Trainer
 
@@ -151,9 +155,9 @@ def test_domain_probe_separates_obvious_domains():
     x = torch.randn(120, 6, generator=g)
     y = torch.arange(120) % 3
     x[:, 0] += 4 * y  # domain is linearly readable from feature 0
-    assert meta_teacher.linear_probe_accuracy(x[:90], y[:90], x[90:], y[90:]) > 0.9
+    assert linear_probe_accuracy(x[:90], y[:90], x[90:], y[90:]) > 0.9
     shuffled = y[torch.randperm(120, generator=g)]
-    assert meta_teacher.linear_probe_accuracy(torch.randn(90, 6, generator=g), shuffled[:90],
+    assert linear_probe_accuracy(torch.randn(90, 6, generator=g), shuffled[:90],
                                               torch.randn(30, 6, generator=g), shuffled[90:]) < 0.7
 
 

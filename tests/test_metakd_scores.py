@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.metakd.scores import (
+from hrkd_lite.methods.metakd.scores import (
     compute_prototypes,
     extract_features,
     mean_pool,

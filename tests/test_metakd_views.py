@@ -8,8 +8,8 @@ import torch
 from matplotlib.figure import Figure
 
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.metakd.scores import score_examples
-from hrkd_lite.methods.meta_kd_suite import mean_over, noise_verdict
+from hrkd_lite.experiments.nb03 import mean_over, noise_verdict
+from hrkd_lite.methods.metakd.scores import score_examples
 from hrkd_lite.viz import metakd_views as V
 from hrkd_lite.viz.common import output_png
 

@@ -61,7 +61,7 @@ def test_format_accuracy():
 
 
 def test_notebook04_compare_runs_pairs_seeds_in_run_order():
-    from hrkd_lite.hrkd.experiments import compare_runs
+    from hrkd_lite.experiments.nb04 import compare_runs
 
     def runs(*avgs):
         return [{"accuracy": {"test": {"a": x, "b": x, "average": x}}} for x in avgs]

@@ -33,7 +33,7 @@ WIDGETS: list[tuple[str, str, list[tuple[str, str]]]] = [
 SETUP = """import numpy as np
 import torch
 
-from hrkd_lite.hrkd import Recording
+from hrkd_lite.methods.hrkd import Recording
 from hrkd_lite.viz import background_views as bv
 from hrkd_lite.viz import hrkd_views as HV
 from hrkd_lite.viz import metakd_views as MV
@@ -50,7 +50,7 @@ def write_recording(folder: Path, steps: int = 5, layers: int = 3, width: int = 
     """Record a real ``MetaGraph`` on drifting random prototypes (L layers, 4 domains); returns the folder."""
     import torch
 
-    from hrkd_lite.hrkd import MetaGraph, Recorder
+    from hrkd_lite.methods.hrkd import MetaGraph, Recorder
 
     torch.manual_seed(0)
     graph = MetaGraph(width, layers, len(DOMAINS)).train()

@@ -16,11 +16,11 @@ from hrkd_lite.errors import check_choice
 
 # Modules that register methods (imported lazily so `python -m hrkd_lite data` stays fast).
 METHOD_MODULES = (
-    "hrkd_lite.methods.baselines",
-    "hrkd_lite.methods.multi_teacher",
-    "hrkd_lite.methods.hrkd",
-    "hrkd_lite.methods.meta_teacher",
-    "hrkd_lite.methods.meta_kd",
+    "hrkd_lite.methods.baselines.runner",
+    "hrkd_lite.methods.shared.teachers",
+    "hrkd_lite.methods.hrkd.runner",
+    "hrkd_lite.methods.metakd.meta_teacher",
+    "hrkd_lite.methods.metakd.runner",
     "hrkd_lite.methods.adabert.runner",
     "hrkd_lite.methods.l2a.runner",
 )

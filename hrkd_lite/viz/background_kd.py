@@ -3,17 +3,14 @@
 Soft targets softmax(z/T), their entropy, Hinton KD's two weighted terms and why the T² factor keeps the
 gradient scale (high T → logit matching); the T/α explorer widget returns ``(widget, state)`` where
 ``state`` is a dict the callback rewrites so tests can move a slider and check what changed. Then the
-teacher / student-without-KD / Hinton KD / TinyBERT-style KD runs (``methods.baselines``), their training
-curves, accuracy table and a noise-aware verdict on the KD gain.
+training curves, accuracy table and a noise-aware verdict on the KD gain of the teacher /
+student-without-KD / Hinton KD / TinyBERT-style KD runs (trained by ``experiments.nb00``).
 Method note: ``docs/methods/background.md`` §3 (Hinton KD, T²).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import shutil
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,6 @@ import torch.nn.functional as F
 
 from hrkd_lite.distill import hinton_kd
 from hrkd_lite.noise import compare
-from hrkd_lite.profiles import Profile
 from hrkd_lite.viz.common import new_figure, render_into
 
 # ---------------------------------------------------------------------------------------------------
@@ -203,61 +199,9 @@ def soft_target_widget(teacher_logits: torch.Tensor, student_logits: torch.Tenso
 
 
 # ---------------------------------------------------------------------------------------------------
-# 4. A real KD run: student without KD vs Hinton KD vs TinyBERT-style KD (methods.baselines)
+# 4. A real KD run: student without KD vs Hinton KD vs TinyBERT-style KD (runs: experiments.nb00)
 
 METHODS = ("student", "kd", "tinybert")
-
-
-def run_teacher_stage(profile: Profile, data, out_dir: str | Path, seed: int = 0, fresh: bool = True,
-                      progress: bool = False) -> dict[str, Any]:
-    """Tokenise ``data`` (``methods.common.prepare``) and fine-tune the multi-task teacher (``run_teacher``)
-    into ``out_dir/teacher``. ``fresh`` deletes ``out_dir`` first, so a rerun trains again.
-
-    Returns the experiment dict ``{"ctx", "teacher" (its metrics), "out_dir", "seconds"}`` that
-    :func:`run_student_stage` extends.
-    """
-    from hrkd_lite.methods.baselines import run_teacher
-    from hrkd_lite.methods.common import prepare
-
-    out = Path(out_dir)
-    if fresh and out.exists():
-        shutil.rmtree(out)
-    ctx = prepare(profile, data, seed=seed, out_dir=out, progress=progress)
-    t0 = time.perf_counter()
-    teacher = run_teacher(_sub(ctx, out / "teacher", seed))
-    return {"ctx": ctx, "teacher": teacher, "out_dir": out, "seconds": {"teacher": time.perf_counter() - t0}}
-
-
-def _sub(ctx, path: Path, seed: int):
-    path.mkdir(parents=True, exist_ok=True)
-    return dataclasses.replace(ctx, out_dir=path, seed=seed)
-
-
-def run_student_stage(exp: dict[str, Any], seeds: Sequence[int] = (0,), setting: str = "multi") -> dict[str, Any]:
-    """Student without KD, Hinton KD and TinyBERT-style KD (``methods.baselines``) for every seed, all
-    distilled from the teacher of :func:`run_teacher_stage`, into ``out_dir/seed<s>/<method>``.
-
-    ``setting``: "multi" (one student with a head per domain, like the multi-task teacher) or "single"
-    (one student per domain, the papers' single-domain baselines; D times the checkpoints).
-    Adds ``runs`` ({method: [metrics per seed]}), ``seeds`` and ``setting`` to ``exp`` and returns it.
-    """
-    from hrkd_lite.methods.baselines import run_kd, run_student, run_tinybert
-
-    runners = {"student": run_student, "kd": run_kd, "tinybert": run_tinybert}
-    runs: dict[str, list[dict]] = {m: [] for m in METHODS}
-    for seed in seeds:
-        for m in METHODS:
-            t0 = time.perf_counter()
-            kwargs = {"setting": setting}
-            if m != "student":
-                kwargs["teacher_dir"] = exp["teacher"]["teacher_dir"]
-            folder = exp["out_dir"] / f"seed{seed}" / m
-            metrics = runners[m](_sub(exp["ctx"], folder, seed), **kwargs)
-            metrics["run_dir"] = str(folder)
-            runs[m].append(metrics)
-            exp["seconds"][f"{m}/seed{seed}"] = time.perf_counter() - t0
-    exp.update(runs=runs, seeds=list(seeds), setting=setting)
-    return exp
 
 
 def read_histories(folder: str | Path) -> dict[str, dict]:

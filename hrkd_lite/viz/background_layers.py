@@ -9,16 +9,13 @@ Tags: [M] unverified memory (as in the map titles).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from hrkd_lite.distill import (
-    FitDenses,
     describe_maps,
     distilbert_cosine_loss,
     hinton_kd,
@@ -37,30 +34,6 @@ from hrkd_lite.viz.stats import heatmap
 
 # ---------------------------------------------------------------------------------------------------
 # 5. TinyBERT attention-score / hidden-state matching, MiniLM value relations (docs/methods/background.md §6-§7)
-
-def tinybert_student(ctx, teacher_hidden: int, weights: str | Path | None = None, setting: str = "multi"):
-    """The TinyBERT run's trainable module (classifier + ``FitDenses``), built exactly as the runner does
-    (same seed, so ``weights=None`` gives the state *before* distillation); ``weights`` loads a checkpoint.
-    The classifier has one head per domain ("multi") or one shared head ("single")."""
-    from hrkd_lite.methods.baselines import Student
-    from hrkd_lite.methods.common import new_student
-    from hrkd_lite.train import load_weights
-
-    multi = setting == "multi"
-    clf = new_student(ctx, num_domains=len(ctx.domains) if multi else 1, shared_head=not multi)
-    fit = FitDenses(clf.config.hidden_size, teacher_hidden, clf.config.num_layers + 1).to(ctx.device)
-    student = Student(clf, fit)
-    if weights is not None:
-        load_weights(weights, student)
-    return student.eval()
-
-
-def best_weights(run_dir: str | Path, domain: str) -> Path:
-    """The best-dev checkpoint of ``domain`` inside a runner's folder."""
-    found = sorted(Path(run_dir).rglob(f"best_{domain}.safetensors"))
-    if not found:
-        raise FileNotFoundError(f"no best_{domain}.safetensors under {run_dir}")
-    return found[0]
 
 
 @torch.no_grad()
@@ -126,40 +99,6 @@ def plot_hidden_terms(before: dict[str, float], after: dict[str, float]):
     ax.set_title("TinyBERT terms: embeddings / attention scores / hidden states (through W_h)")
     ax.legend(fontsize=8)
     return fig
-
-
-def minilm_transfer(student: BertEncoder, teacher: BertEncoder, train_batches: Sequence[dict],
-                    eval_batch: dict, steps: int, lr: float = 1e-4) -> dict[str, Any]:
-    """A few steps of MiniLM's last-layer transfer, L_AT + L_VR (``minilm_attention_kl`` +
-    ``minilm_value_relation_kl``), on a copy of ``student``. Returns the trained copy, the per-step
-    losses and the dev-batch losses before and after."""
-    s = copy.deepcopy(student).train()
-    teacher.eval()
-    opt = torch.optim.AdamW(s.parameters(), lr=lr)
-
-    def losses(batch, grad: bool):
-        with torch.no_grad():
-            t = teacher(batch["input_ids"], batch["attention_mask"])
-        with torch.set_grad_enabled(grad):
-            o = s(batch["input_ids"], batch["attention_mask"])
-            at = minilm_attention_kl(o.attention_scores[-1], t.attention_scores[-1], batch["attention_mask"])
-            vr = minilm_value_relation_kl(o.values[-1], t.values[-1], batch["attention_mask"])
-        return at, vr
-
-    def evaluate():
-        s.eval()
-        at, vr = losses(eval_batch, False)
-        s.train()
-        return {"attention_kl": float(at), "value_relation_kl": float(vr)}
-
-    before, history = evaluate(), []
-    for k in range(steps):
-        at, vr = losses(train_batches[k % len(train_batches)], True)
-        (at + vr).backward()
-        opt.step()
-        opt.zero_grad()
-        history.append({"step": k + 1, "attention_kl": float(at.detach()), "value_relation_kl": float(vr.detach())})
-    return {"student": s.eval(), "history": history, "before": before, "after": evaluate()}
 
 
 @torch.no_grad()
@@ -260,9 +199,9 @@ TRANSFER_ROWS = [
     ["AdaBERT", "KL (final)", "probe logits per layer", "–", "factorised BERT emb.", "NAS + efficiency loss",
      "yes", "`adabert_map` (notebook 01)"],
     ["Meta-KD", "soft CE", "MSE", "MSE", "MSE", "domain-corrupted feature MSE, instance weights",
-     "yes, cross-domain", "`hrkd_lite.metakd` (notebook 03)"],
+     "yes, cross-domain", "`hrkd_lite.methods.metakd` (notebook 03)"],
     ["HRKD", "soft CE", "MSE, per-layer W_h", "MSE on scores", "MSE", "graph weights per layer × domain",
-     "yes, multi-domain", "`hrkd_lite.hrkd` (notebook 04)"],
+     "yes, multi-domain", "`hrkd_lite.methods.hrkd` (notebook 04)"],
 ]
 
 

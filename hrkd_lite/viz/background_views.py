@@ -4,7 +4,7 @@ The code lives in three modules, one concept each; this module keeps ``from hrkd
 background_views as bv`` working for notebook 00 and its tests:
 
 - :mod:`hrkd_lite.viz.background_sizes`: 1 parameters, 2 latency (docs/methods/background.md §2);
-- :mod:`hrkd_lite.viz.background_kd`: 3 soft targets and T², 4 KD runs (§3);
+- :mod:`hrkd_lite.viz.background_kd`: 3 soft targets and T², 4 the KD runs' curves and tables (§3);
 - :mod:`hrkd_lite.viz.background_layers`: 5 TinyBERT/MiniLM maps, 6 layer maps, 7 what each method
   transfers (§6-§8).
 
@@ -13,7 +13,8 @@ builders return ``(widget, state)`` where ``state`` is a dict the callback rewri
 the numbers it plotted, ``state["controls"]``) so tests can move a slider and check what changed.
 Method note: ``docs/methods/background.md`` §2 (size arithmetic), §3 (Hinton KD, T²), §6-§8, §9.
 Numbers quoted from papers carry their tag ([A] abstract, [R] README, [M] unverified memory,
-[D] derived); everything else is computed or measured here.
+[D] derived); everything else is computed or measured here. The runs themselves (teacher, students, the
+MiniLM transfer) are trained by :mod:`hrkd_lite.experiments.nb00`; these views only draw them.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from hrkd_lite.viz.background_kd import (
     plot_t2,
     plot_training_curves,
     read_histories,
-    run_student_stage,
-    run_teacher_stage,
     soft_target_figure,
     soft_target_widget,
     soft_targets,
@@ -40,15 +39,12 @@ from hrkd_lite.viz.background_layers import (
     MAP_TITLES,
     TRANSFER_HEADER,
     TRANSFER_ROWS,
-    best_weights,
     head_to_show,
     layer_map_widget,
-    minilm_transfer,
     plot_attention_maps,
     plot_hidden_terms,
     plot_layer_maps,
     plot_value_relations,
-    tinybert_student,
     tinybert_terms,
     transfer_losses,
     transfer_table_markdown,
@@ -99,19 +95,14 @@ __all__ = [
     "soft_target_figure",
     "soft_target_widget",
     "METHODS",
-    "run_teacher_stage",
-    "run_student_stage",
     "read_histories",
     "plot_training_curves",
     "accuracy_rows",
     "kd_gain_summary",
-    "tinybert_student",
-    "best_weights",
     "tinybert_terms",
     "head_to_show",
     "plot_attention_maps",
     "plot_hidden_terms",
-    "minilm_transfer",
     "plot_value_relations",
     "MAP_TITLES",
     "plot_layer_maps",

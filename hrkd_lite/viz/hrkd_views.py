@@ -1,4 +1,4 @@
-"""Plots and widgets of notebook 04 (HRKD), all drawn from a run's :class:`~hrkd_lite.hrkd.Recording`.
+"""Plots and widgets of notebook 04 (HRKD), all drawn from a run's :class:`~hrkd_lite.methods.hrkd.Recording`.
 
 Static figures return a ``matplotlib.figure.Figure``; a notebook shows (and saves) one with
 ``viz.common.show_static``. Widgets keep the values they last drew in ``.current`` and the image they
@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hrkd_lite.errors import HrkdError, check_choice
-from hrkd_lite.hrkd.recorder import Recording
+from hrkd_lite.methods.hrkd.recorder import Recording
 from hrkd_lite.viz.common import render_into
 from hrkd_lite.viz.stats import heatmap, seed_bars
 

@@ -1,5 +1,5 @@
 """Figures and widgets of notebook 02 (L2A-style reconstruction). Draws only: every number comes from the
-runs (``hrkd_lite.methods.l2a.experiments``) and the mechanism a widget recomputes is passed in as a callable.
+runs (``hrkd_lite.experiments.nb02``) and the mechanism a widget recomputes is passed in as a callable.
 
 Static figures return a ``matplotlib.figure.Figure`` (show with ``viz.common.show_static``). Widgets keep
 what they last drew in ``.current`` so tests set ``.value`` on a control and check the result headlessly.

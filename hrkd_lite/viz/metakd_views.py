@@ -16,8 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.metakd.scores import PrototypeScores
-from hrkd_lite.metakd.weights import expertise_weight_grid
+from hrkd_lite.methods.metakd.scores import PrototypeScores
+from hrkd_lite.methods.metakd.weights import expertise_weight_grid
 from hrkd_lite.viz.common import ValueView
 from hrkd_lite.viz.stats import score_histogram
 

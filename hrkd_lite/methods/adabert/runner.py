@@ -29,15 +29,11 @@ from hrkd_lite.methods.adabert.probes import per_example_kd, probe_kd_loss
 from hrkd_lite.methods.adabert.search import SearchResult, per_domain_accuracy, run_search, supernet_logits
 from hrkd_lite.methods.adabert.supernet import Supernet
 from hrkd_lite.methods.adabert.targets import TaskTensors, teacher_targets
-from hrkd_lite.methods.common import (
-    RunContext,
-    Step,
-    TeacherBank,
-    train_teacher,
-    train_with_selection,
-    with_average,
-    write_metrics,
-)
+from hrkd_lite.methods.shared.context import RunContext, Step
+from hrkd_lite.methods.shared.evaluation import with_average
+from hrkd_lite.methods.shared.metrics import write_metrics
+from hrkd_lite.methods.shared.teachers import TeacherBank, train_teacher
+from hrkd_lite.methods.shared.training import train_with_selection
 from hrkd_lite.models.measure import count_parameters, latency_table, measure_latency
 from hrkd_lite.utils import atomic_write_json, seed_everything
 

@@ -21,7 +21,8 @@ from hrkd_lite.methods.adabert.probes import (
     teacher_layer_features,
     train_probes,
 )
-from hrkd_lite.methods.common import RunContext, TeacherBank
+from hrkd_lite.methods.shared.context import RunContext
+from hrkd_lite.methods.shared.teachers import TeacherBank
 from hrkd_lite.utils import atomic_write_bytes
 
 

@@ -26,13 +26,15 @@ import safetensors.torch
 import torch
 
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.methods.common import RunContext, prepare, train_teacher, write_metrics
 from hrkd_lite.methods.l2a.chain import CandidatePool, build_pool, ngram_overlap, teacher_view
 from hrkd_lite.methods.l2a.config import FEATURES, L2AConfig, config_for
 from hrkd_lite.methods.l2a.generator import special_ids_of, train_generator
 from hrkd_lite.methods.l2a.setting import SOURCE, TARGET, L2ASetting, make_setting
 from hrkd_lite.methods.l2a.students import BEST, StudentInputs, new_student, pool_features, train_student
 from hrkd_lite.methods.registry import Flag, MethodSpec, register
+from hrkd_lite.methods.shared.context import RunContext, prepare
+from hrkd_lite.methods.shared.metrics import write_metrics
+from hrkd_lite.methods.shared.teachers import train_teacher
 from hrkd_lite.models import count_parameters
 from hrkd_lite.train import load_weights
 from hrkd_lite.utils import atomic_write_bytes

@@ -40,12 +40,13 @@ from hrkd_lite.distill.losses import hinton_kd
 from hrkd_lite.distill.projections import FitDenses
 from hrkd_lite.distill.tinybert import tinybert_layer_losses, tinybert_total
 from hrkd_lite.errors import check_choice
-from hrkd_lite.methods.baselines import Student
-from hrkd_lite.methods.common import RunContext, predict
+from hrkd_lite.methods.baselines.runner import Student
 from hrkd_lite.methods.l2a.chain import CandidatePool
 from hrkd_lite.methods.l2a.config import L2AConfig
 from hrkd_lite.methods.l2a.selector import LogisticSelector, MovingAverageBaseline, candidate_features
 from hrkd_lite.methods.l2a.setting import TARGET
+from hrkd_lite.methods.shared.context import RunContext
+from hrkd_lite.methods.shared.evaluation import predict
 from hrkd_lite.models import MultiDomainClassifier
 from hrkd_lite.models.factory import build_student
 from hrkd_lite.train import (
@@ -215,7 +216,7 @@ def run_episodes(inp: StudentInputs, mode: str, folder: Path) -> tuple[Student, 
 
 def evaluate_best(inp: StudentInputs, student: Student, folder: Path) -> dict[str, float]:
     """Load ``folder/best.safetensors`` into the student; its target dev and **test** accuracy."""
-    from hrkd_lite.methods.common import accuracy
+    from hrkd_lite.methods.shared.evaluation import accuracy
 
     load_weights(folder / BEST, student.classifier)
     return {"dev": accuracy(student.classifier, inp.ctx, TARGET, "dev", 0),

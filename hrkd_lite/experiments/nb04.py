@@ -16,10 +16,11 @@ import numpy as np
 
 from hrkd_lite.data import MultiDomainData
 from hrkd_lite.errors import check_choice
-from hrkd_lite.methods.baselines import run_student, run_tinybert
-from hrkd_lite.methods.common import RunContext, prepare, read_metrics
-from hrkd_lite.methods.hrkd import remove_checkpoints, run_hrkd
-from hrkd_lite.methods.multi_teacher import run_multi_teacher
+from hrkd_lite.methods.baselines.runner import run_student, run_tinybert
+from hrkd_lite.methods.hrkd.runner import remove_checkpoints, run_hrkd
+from hrkd_lite.methods.shared.context import RunContext, prepare
+from hrkd_lite.methods.shared.metrics import read_metrics
+from hrkd_lite.methods.shared.teachers import run_multi_teacher
 from hrkd_lite.noise import Comparison, compare
 from hrkd_lite.profiles import Profile
 

@@ -10,8 +10,8 @@ Each step concatenates one batch per training domain (the authors mix all domain
 shuffles the domain labels across that whole batch. Per-domain best-dev checkpoints are kept, as for
 every teacher in this project; a domain left out (zero-shot) uses the best-mean checkpoint.
 
-Also here: :func:`prototype_scores` (t_i for every training row) and :func:`domain_probe` (how well a
-linear probe recovers the domain from teacher features: the check on the corruption loss).
+The prototype scores t_i come from ``metakd.features``; the domain probe (the check on the corruption loss)
+is ``metakd.probe``.
 """
 
 from __future__ import annotations
@@ -27,85 +27,35 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.metakd.config import (
+from hrkd_lite.methods.metakd.config import (
     PROTOTYPES,
     SCORE_FORMULAS,
     TEACHER_WEIGHT_TERMS,
     MetaKDConfig,
     teacher_config_for,
 )
-from hrkd_lite.metakd.corruption import (
+from hrkd_lite.methods.metakd.corruption import (
     CorruptionOutput,
     DomainCorruptionHead,
     corruption_loss,
     meta_teacher_loss,
 )
-from hrkd_lite.metakd.scores import PrototypeScores, extract_features, mean_pool, score_examples
-from hrkd_lite.methods.common import (
-    RunContext,
-    Step,
-    accuracy,
-    save_model_spec,
-    train_with_selection,
-    with_average,
-    write_metrics,
-)
+from hrkd_lite.methods.metakd.features import prototype_scores, scores_by_domain
+from hrkd_lite.methods.metakd.scores import mean_pool
 from hrkd_lite.methods.registry import Flag, MethodSpec, register
+from hrkd_lite.methods.shared.context import RunContext, Step
+from hrkd_lite.methods.shared.evaluation import accuracy, with_average
+from hrkd_lite.methods.shared.metrics import write_metrics
+from hrkd_lite.methods.shared.specs import save_model_spec
+from hrkd_lite.methods.shared.training import train_with_selection
 from hrkd_lite.models import BertConfig, BertEncoder, ModelOutput, MultiDomainClassifier
-from hrkd_lite.models.factory import build_teacher, load_encoder
+from hrkd_lite.models.factory import build_teacher
 from hrkd_lite.train import load_weights
 from hrkd_lite.utils import atomic_write_json, seed_everything
 
 TEACHER_KEYS = ("prototypes", "use_sample_weights", "use_domain_loss", "domain_loss_weight",
                 "teacher_weight_terms", "transferability_score", "token_mean_with_padding")
 
-
-# -- prototype scores ---------------------------------------------------------------------------
-
-def pretrained_features(ctx: RunContext, include_padding: bool = True, split: str = "train") -> list[torch.Tensor]:
-    """h(x) of every row of every domain's ``split``, from the *pre-trained* ``profile.teacher`` encoder.
-
-    Returns one (N_d, H) tensor per domain (row order of the split). Cached on ``ctx``.
-    """
-    cache = vars(ctx).setdefault("_metakd_features", {})
-    key = (split, bool(include_padding))
-    if key not in cache:
-        enc = load_encoder(ctx.profile.teacher).to(ctx.device)
-        feats = []
-        for d in range(len(ctx.domains)):
-            t = ctx.encoded.tensors[d][split]
-            feats.append(extract_features(enc, t["input_ids"], t["attention_mask"],
-                                          batch_size=ctx.profile.eval_batch_size,
-                                          include_padding=include_padding, device=ctx.device))
-        cache[key] = feats
-    return cache[key]
-
-
-def prototype_scores(ctx: RunContext, cfg: MetaKDConfig, domains: Sequence[int] | None = None,
-                     split: str = "train") -> PrototypeScores:
-    """t_i for the rows of ``domains`` (default all), prototypes from those same rows (docs/methods/meta_kd.md §3).
-
-    Domain ids in the result are the *positions* in ``domains``; rows are the domains' splits
-    concatenated in that order. Use :func:`scores_by_domain` to split them back.
-    """
-    doms = list(range(len(ctx.domains))) if domains is None else list(domains)
-    feats = pretrained_features(ctx, cfg.token_mean_with_padding, split)
-    rows = torch.cat([feats[d] for d in doms])
-    dom_ids = torch.cat([torch.full((feats[d].shape[0],), j, dtype=torch.long) for j, d in enumerate(doms)])
-    labels = torch.cat([ctx.encoded.tensors[d][split]["labels"] for d in doms])
-    return score_examples(rows, dom_ids, labels, len(doms), len(ctx.data.label_names),
-                          cfg.prototypes, cfg.transferability_score)
-
-
-def scores_by_domain(ps: PrototypeScores, domains: Sequence[int], num_domains: int) -> list[torch.Tensor | None]:
-    """Per domain id (0..num_domains-1) the (N_d,) scores, or None for a domain not in ``domains``."""
-    out: list[torch.Tensor | None] = [None] * num_domains
-    for j, d in enumerate(domains):
-        out[d] = ps.scores[ps.domains == j]
-    return out
-
-
-# -- the model ----------------------------------------------------------------------------------
 
 class MetaTeacher(nn.Module):
     """Shared-head classifier + domain-corruption head (docs/methods/meta_kd.md §3).
@@ -255,55 +205,6 @@ def train_meta_teacher(ctx: RunContext, cfg: MetaKDConfig | None = None, name: s
     return MetaTeacherBank(folder, info, ctx.device)
 
 
-# -- domain probe -------------------------------------------------------------------------------
-
-@torch.no_grad()
-def teacher_features(encoder: nn.Module, ctx: RunContext, split: str, include_padding: bool = False
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean-pooled last layer (N, H) of a (fine-tuned) encoder over all domains' ``split``, and domain ids (N,)."""
-    feats, doms = [], []
-    for d in range(len(ctx.domains)):
-        t = ctx.encoded.tensors[d][split]
-        feats.append(extract_features(encoder, t["input_ids"], t["attention_mask"],
-                                      batch_size=ctx.profile.eval_batch_size, include_padding=include_padding,
-                                      skip_cls=False, device=ctx.device))
-        doms.append(torch.full((feats[-1].shape[0],), d, dtype=torch.long))
-    return torch.cat(feats), torch.cat(doms)
-
-
-def linear_probe_accuracy(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
-                          y_test: torch.Tensor, epochs: int = 300, weight_decay: float = 1e-3,
-                          seed: int = 0) -> float:
-    """Accuracy of a multinomial logistic regression (full-batch Adam on standardised features).
-
-    Shapes: x (N, H), y (N,) class ids. Deterministic given ``seed``.
-    """
-    g = torch.Generator().manual_seed(seed)
-    mu, sd = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-    xtr, xte = (x_train - mu) / sd, (x_test - mu) / sd
-    k = int(max(y_train.max(), y_test.max())) + 1
-    w = (torch.randn(xtr.shape[1], k, generator=g) * 0.01).requires_grad_(True)
-    b = torch.zeros(k, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=0.05, weight_decay=weight_decay)
-    with torch.enable_grad():
-        for _ in range(epochs):
-            opt.zero_grad()
-            F.cross_entropy(xtr @ w + b, y_train).backward()
-            opt.step()
-    with torch.no_grad():
-        return float(((xte @ w + b).argmax(-1) == y_test).float().mean())
-
-
-def domain_probe(encoder: nn.Module, ctx: RunContext, train_split: str = "train", test_split: str = "test",
-                 seed: int = 0) -> float:
-    """Test accuracy of a linear probe predicting the domain from h̄ of ``encoder`` (chance = 1/K)."""
-    xtr, ytr = teacher_features(encoder, ctx, train_split)
-    xte, yte = teacher_features(encoder, ctx, test_split)
-    return linear_probe_accuracy(xtr, ytr, xte, yte, seed=seed)
-
-
-# -- runner -------------------------------------------------------------------------------------
-
 def run_meta_teacher(ctx: RunContext, exclude_domain: str | None = None, **switches) -> dict:
     """``run meta-teacher``: train the meta-teacher, write ``metrics.json`` (teacher accuracy per domain)."""
     cfg = MetaKDConfig(**switches)
@@ -328,6 +229,7 @@ TEACHER_FLAGS = [
     Flag("transferability_score", str, "code", "t_i formula: code ½[own + others] or paper [M]", SCORE_FORMULAS),
     Flag("token_mean_with_padding", bool, True, "h(x) averages padding too (code quirk)"),
 ]
+
 
 register(MethodSpec("meta-teacher", run_meta_teacher,
                     "Meta-KD meta-teacher: all domains, prototype-score weights, domain-corruption loss",

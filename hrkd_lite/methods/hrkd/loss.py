@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.hrkd.prototypes import group_slices
+from hrkd_lite.methods.hrkd.prototypes import group_slices
 
 
 @dataclass

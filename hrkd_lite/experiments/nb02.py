@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hrkd_lite.methods.common import RunContext, read_metrics
 from hrkd_lite.methods.l2a.chain import refill_step
 from hrkd_lite.methods.l2a.generator import MLMGenerator, load_generator, special_ids_of
 from hrkd_lite.methods.l2a.runner import STUDENTS, run_l2a
+from hrkd_lite.methods.shared.context import RunContext
+from hrkd_lite.methods.shared.metrics import read_metrics
 
 PAIRS = {"synthetic": ("electronics", "kitchen"), "amazon": ("books", "kitchen")}
 TEACHERS = ("teacher (source+target)", "teacher (target)")

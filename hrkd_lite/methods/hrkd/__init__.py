@@ -10,16 +10,16 @@
 - ``experiments`` (not imported here: it needs the runners): the teacher / variants / baselines / seeds /
   few-shot runs of notebook 04, cached per run folder.
 
-The runners live in ``hrkd_lite.methods.hrkd`` (stage B) and ``hrkd_lite.methods.multi_teacher`` (stage A).
+The runners live in ``hrkd_lite.methods.hrkd.runner`` (stage B) and ``hrkd_lite.methods.shared.teachers`` (stage A).
 """
 
-from hrkd_lite.hrkd.compare_aggregate import CompareAggregate, CompareAggregateOutput
-from hrkd_lite.hrkd.config import PRESETS, HRKDConfig, preset
-from hrkd_lite.hrkd.gat import DomainGAT, GATOutput, GraphAttentionLayer
-from hrkd_lite.hrkd.graph import GraphOutput, MetaGraph
-from hrkd_lite.hrkd.loss import DomainTerms, HRKDLoss, group_means, hrkd_total_loss
-from hrkd_lite.hrkd.prototypes import domain_prototypes, group_slices, stack_domains
-from hrkd_lite.hrkd.recorder import Recorder, Recording
+from hrkd_lite.methods.hrkd.compare_aggregate import CompareAggregate, CompareAggregateOutput
+from hrkd_lite.methods.hrkd.config import PRESETS, HRKDConfig, preset
+from hrkd_lite.methods.hrkd.gat import DomainGAT, GATOutput, GraphAttentionLayer
+from hrkd_lite.methods.hrkd.graph import GraphOutput, MetaGraph
+from hrkd_lite.methods.hrkd.loss import DomainTerms, HRKDLoss, group_means, hrkd_total_loss
+from hrkd_lite.methods.hrkd.prototypes import domain_prototypes, group_slices, stack_domains
+from hrkd_lite.methods.hrkd.recorder import Recorder, Recording
 
 __all__ = [
     "PRESETS", "CompareAggregate", "CompareAggregateOutput", "DomainGAT", "DomainTerms", "GATOutput",

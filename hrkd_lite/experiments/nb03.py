@@ -18,16 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from hrkd_lite.metakd.config import MetaKDConfig
-from hrkd_lite.methods.common import RunContext
-from hrkd_lite.methods.meta_kd import TeacherView, expertise_table, run_meta_kd
-from hrkd_lite.methods.meta_teacher import (
-    domain_probe,
-    meta_teacher_name,
-    prototype_scores,
-    scores_by_domain,
-    train_meta_teacher,
-)
+from hrkd_lite.methods.metakd.config import MetaKDConfig
+from hrkd_lite.methods.metakd.features import prototype_scores, scores_by_domain
+from hrkd_lite.methods.metakd.meta_teacher import meta_teacher_name, train_meta_teacher
+from hrkd_lite.methods.metakd.probe import domain_probe
+from hrkd_lite.methods.metakd.runner import TeacherView, expertise_table, run_meta_kd
+from hrkd_lite.methods.shared.context import RunContext
 from hrkd_lite.models.factory import load_encoder
 from hrkd_lite.noise import compare
 from hrkd_lite.utils import atomic_write_json

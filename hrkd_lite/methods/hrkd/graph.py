@@ -15,9 +15,9 @@ import torch
 from torch import Tensor, nn
 
 from hrkd_lite.errors import HrkdError
-from hrkd_lite.hrkd.compare_aggregate import CompareAggregate
-from hrkd_lite.hrkd.config import HRKDConfig
-from hrkd_lite.hrkd.gat import DomainGAT
+from hrkd_lite.methods.hrkd.compare_aggregate import CompareAggregate
+from hrkd_lite.methods.hrkd.config import HRKDConfig
+from hrkd_lite.methods.hrkd.gat import DomainGAT
 
 
 @dataclass
@@ -40,7 +40,7 @@ class GraphOutput:
     gat_out_attention: Tensor
 
     def record(self) -> dict[str, Tensor]:
-        """Detached copies of every field but ``features`` (for :class:`~hrkd_lite.hrkd.recorder.Recorder`)."""
+        """Detached copies of every field but ``features`` (for :class:`~hrkd_lite.methods.hrkd.recorder.Recorder`)."""
         return {f.name: getattr(self, f.name).detach() for f in fields(self) if f.name != "features"}
 
 

@@ -26,17 +26,11 @@ from hrkd_lite.methods.adabert.derive import Genotype, derive, derived_parameter
 from hrkd_lite.methods.adabert.probes import layer_map, per_example_kd, probe_kd_loss, teacher_layer_features
 from hrkd_lite.methods.adabert.runner import run_adabert
 from hrkd_lite.methods.adabert.targets import TaskTensors, teacher_targets
-from hrkd_lite.methods.baselines import run_tinybert
-from hrkd_lite.methods.common import (
-    RunContext,
-    Step,
-    TeacherBank,
-    new_student,
-    prepare,
-    train_teacher,
-    train_with_selection,
-    write_metrics,
-)
+from hrkd_lite.methods.baselines.runner import run_tinybert
+from hrkd_lite.methods.shared.context import RunContext, Step, new_student, prepare
+from hrkd_lite.methods.shared.metrics import write_metrics
+from hrkd_lite.methods.shared.teachers import TeacherBank, train_teacher
+from hrkd_lite.methods.shared.training import train_with_selection
 from hrkd_lite.profiles import Profile
 
 TASKS: dict[str, dict[str, Any]] = {

@@ -8,18 +8,18 @@ Method note: ``docs/methods/meta_kd.md``. One concept per module:
 - ``weights``: domain-expertise weights λ_i (§4).
 - ``distill``: stage-1 (intermediate + TKD, per-instance λ or the batch-mean bug) and stage-2 losses (§4).
 
-Runners live in ``hrkd_lite.methods.meta_teacher`` and ``hrkd_lite.methods.meta_kd``.
+Runners live in ``hrkd_lite.methods.metakd.meta_teacher`` and ``hrkd_lite.methods.metakd.runner``.
 """
 
-from hrkd_lite.metakd.config import MetaKDConfig, teacher_config_for
-from hrkd_lite.metakd.corruption import (
+from hrkd_lite.methods.metakd.config import MetaKDConfig, teacher_config_for
+from hrkd_lite.methods.metakd.corruption import (
     CorruptionOutput,
     DomainCorruptionHead,
     corruption_loss,
     meta_teacher_loss,
     shuffled_domain_labels,
 )
-from hrkd_lite.metakd.distill import (
+from hrkd_lite.methods.metakd.losses import (
     intermediate_terms,
     joint_loss,
     per_instance_mse,
@@ -28,7 +28,7 @@ from hrkd_lite.metakd.distill import (
     stage2_loss,
     tkd_loss,
 )
-from hrkd_lite.metakd.scores import (
+from hrkd_lite.methods.metakd.scores import (
     PrototypeScores,
     compute_prototypes,
     extract_features,
@@ -36,7 +36,7 @@ from hrkd_lite.metakd.scores import (
     score_examples,
     transferability_scores,
 )
-from hrkd_lite.metakd.weights import (
+from hrkd_lite.methods.metakd.weights import (
     expertise_weight_grid,
     expertise_weights,
     expertise_weights_from_prob,

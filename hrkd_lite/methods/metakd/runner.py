@@ -32,36 +32,30 @@ from torch import Tensor, nn
 from hrkd_lite.distill.layer_maps import indices_from_map
 from hrkd_lite.distill.projections import FitDenses
 from hrkd_lite.errors import HrkdError, check_choice
-from hrkd_lite.metakd.config import (
+from hrkd_lite.methods.metakd.config import (
     INSTANCE_WEIGHTING,
     SCHEDULES,
     TEACHER_VARIANTS,
     MetaKDConfig,
     teacher_config_for,
 )
-from hrkd_lite.metakd.corruption import DomainCorruptionHead
-from hrkd_lite.metakd.distill import intermediate_terms, joint_loss, stage1_loss, stage2_loss, tkd_loss
-from hrkd_lite.metakd.scores import mean_pool
-from hrkd_lite.metakd.weights import expertise_weights
-from hrkd_lite.methods.common import (
-    DomainBatches,
-    RunContext,
-    Step,
-    prepare,
-    train_with_selection,
-    write_metrics,
-)
-from hrkd_lite.methods.meta_teacher import (
+from hrkd_lite.methods.metakd.corruption import DomainCorruptionHead
+from hrkd_lite.methods.metakd.features import prototype_scores, scores_by_domain
+from hrkd_lite.methods.metakd.losses import intermediate_terms, joint_loss, stage1_loss, stage2_loss, tkd_loss
+from hrkd_lite.methods.metakd.meta_teacher import (
     TEACHER_FLAGS,
     MetaTeacher,
     MetaTeacherBank,
     meta_teacher_name,
-    prototype_scores,
-    scores_by_domain,
     signature,
     train_meta_teacher,
 )
+from hrkd_lite.methods.metakd.scores import mean_pool
+from hrkd_lite.methods.metakd.weights import expertise_weights
 from hrkd_lite.methods.registry import Flag, MethodSpec, register
+from hrkd_lite.methods.shared.context import RunContext, Step, prepare
+from hrkd_lite.methods.shared.metrics import write_metrics
+from hrkd_lite.methods.shared.training import DomainBatches, train_with_selection
 from hrkd_lite.models import ModelOutput, MultiDomainClassifier
 from hrkd_lite.models.factory import build_student, teacher_layers_for_student
 from hrkd_lite.train import TrainConfig, Trainer, load_weights, save_weights

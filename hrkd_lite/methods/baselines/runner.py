@@ -22,17 +22,11 @@ from hrkd_lite.distill.layer_maps import indices_from_map
 from hrkd_lite.distill.losses import hinton_kd, soft_cross_entropy
 from hrkd_lite.distill.projections import FitDenses
 from hrkd_lite.distill.tinybert import tinybert_layer_losses, tinybert_total
-from hrkd_lite.methods.common import (
-    RunContext,
-    Step,
-    TeacherBank,
-    get_teacher,
-    new_student,
-    train_teacher,
-    train_with_selection,
-    write_metrics,
-)
 from hrkd_lite.methods.registry import Flag, MethodSpec, register
+from hrkd_lite.methods.shared.context import RunContext, Step, new_student
+from hrkd_lite.methods.shared.metrics import write_metrics
+from hrkd_lite.methods.shared.teachers import TeacherBank, get_teacher, train_teacher
+from hrkd_lite.methods.shared.training import train_with_selection
 from hrkd_lite.models.factory import teacher_layers_for_student
 
 SETTINGS = ("single", "multi")

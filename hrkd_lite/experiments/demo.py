@@ -11,8 +11,8 @@ import dataclasses
 from pathlib import Path
 
 from hrkd_lite.data import MultiDomainData
-from hrkd_lite.methods.baselines import run_kd, run_student, run_teacher, run_tinybert
-from hrkd_lite.methods.common import RunContext, prepare
+from hrkd_lite.methods.baselines.runner import run_kd, run_student, run_teacher, run_tinybert
+from hrkd_lite.methods.shared.context import RunContext, prepare
 from hrkd_lite.profiles import Profile
 from hrkd_lite.utils import atomic_write_bytes
 
