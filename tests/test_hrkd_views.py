@@ -171,4 +171,4 @@ def test_results_table_and_plots_from_metrics():
     assert format_accuracy([0.55, 0.75]) == f"65.0 ± {sd:.1f} (2 seeds)"  # the same spread the tables print
     assert [t.get_text() for t in ax.texts] == ["1 seed"]  # tinybert has one seed: no interval
     curve = {"x": {0.1: m(0.4), 1.0: m(0.8)}}
-    assert len(V.plot_few_shot(curve).axes) == 1
+    assert len(V.plot_hrkd_few_shot(curve).axes) == 1

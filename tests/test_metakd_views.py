@@ -41,7 +41,7 @@ def test_static_figures_build():
             V.plot_probe({"chance": 0.33, "a": 0.9, "b": 0.5}),
             V.plot_lambda_surface({"p": np.array([0.2, 0.9]), "t": np.array([0.1, 1.3])}),
             V.plot_teacher_student_bars(GRID, ["books", "movies"]),
-            V.plot_few_shot({"meta": {0.25: 0.6, 1.0: 0.7}}, "books"),
+            V.plot_metakd_few_shot({"meta": {0.25: 0.6, 1.0: 0.7}}, "books"),
             V.plot_zero_shot({"a": 0.5, "b": 0.6}, "books"),
             V.plot_weighting(np.array([0.3, 0.7]), {"per_instance": {"books": 0.6}, "batch_mean": {"books": 0.5}}),
             V.plot_tkd_sweep({0.0: 0.5, 0.5: 0.6}, "books", 0.5)]

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hrkd_lite.errors import HrkdError, check_choice
+from hrkd_lite.models.bert import MASK_VALUE, MASKED_THRESHOLD
 
 __all__ = [
     "MASK_VALUE",
@@ -43,9 +44,6 @@ __all__ = [
     "value_relation",
     "zero_masked_scores",
 ]
-
-#: Additive mask value used by the encoder and by :func:`value_relation` (BERT/TinyBERT/HRKD convention).
-MASK_VALUE = -10000.0
 
 _MEAN_NONE = ("mean", "none")
 
@@ -225,7 +223,7 @@ def hidden_mse(
 embedding_mse = hidden_mse
 
 
-def zero_masked_scores(x: Tensor, threshold: float = -100.0) -> Tensor:
+def zero_masked_scores(x: Tensor, threshold: float = MASKED_THRESHOLD) -> Tensor:
     """Z(x) = where(x ≤ threshold, 0, x): zero the additively masked scores (≈ −10000) (TinyBERT, docs/methods/hrkd.md §2.1)."""
     return torch.where(x <= threshold, torch.zeros_like(x), x)
 
@@ -233,7 +231,7 @@ def zero_masked_scores(x: Tensor, threshold: float = -100.0) -> Tensor:
 def attention_score_mse(
     student_scores: Tensor,
     teacher_scores: Tensor,
-    threshold: float = -100.0,
+    threshold: float = MASKED_THRESHOLD,
     reduction: str = "mean",
 ) -> Tensor:
     """TinyBERT attention loss on **pre-softmax** scores: MSE(Z(A_S), Z(A_T)) (docs/methods/background.md §6).

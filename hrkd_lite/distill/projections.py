@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from hrkd_lite.errors import HrkdError, check_choice
+from hrkd_lite.models.bert import INIT_STD
 
 __all__ = ["FitDenses"]
 
@@ -36,7 +37,7 @@ class FitDenses(nn.Module):
         teacher_hidden: int,
         num: int,
         init: str = "normal",
-        std: float = 0.02,
+        std: float = INIT_STD,
     ) -> None:
         super().__init__()
         check_choice("FitDenses init", init, ("normal", "identity"))
@@ -54,7 +55,7 @@ class FitDenses(nn.Module):
         self.reset_parameters(std)
 
     @torch.no_grad()
-    def reset_parameters(self, std: float = 0.02) -> None:
+    def reset_parameters(self, std: float = INIT_STD) -> None:
         """Re-initialise every projection according to ``self.init``."""
         for dense in self.denses:
             if self.init == "identity":

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from hrkd_lite.distill.layer_maps import indices_from_map
 from hrkd_lite.distill.losses import attention_score_mse, hidden_mse
 from hrkd_lite.errors import HrkdError
+from hrkd_lite.models.bert import MASKED_THRESHOLD
 
 __all__ = ["tinybert_layer_losses", "tinybert_total"]
 
@@ -62,7 +63,7 @@ def tinybert_layer_losses(
     fit: nn.Module | Sequence[nn.Module] | None,
     indices: Mapping[str, Sequence[int]] | Sequence[int],
     reduction: str = "mean",
-    threshold: float = -100.0,
+    threshold: float = MASKED_THRESHOLD,
 ) -> dict[str, Any]:
     """Per-layer TinyBERT terms between a student and a teacher forward pass.
 

@@ -6,7 +6,7 @@ switches), and keeps each ``run meta-kd`` result as ``ctx.out_dir/metrics_<label
 - :func:`student_grid`: teachers single / mix / meta and the student distilled from each, per target.
 - :func:`weighting_toggle`: per-instance λ_i vs the EasyNLP batch-mean bug (docs/methods/meta_kd.md §5.1).
 - :func:`tkd_sweep`: students for several γ₂ (weight of the TKD feature loss).
-- :func:`few_shot_curve`, :func:`zero_shot`: scarce / no target data (docs/methods/meta_kd.md §11).
+- :func:`metakd_few_shot_curve`, :func:`zero_shot`: scarce / no target data (docs/methods/meta_kd.md §11).
 - :func:`corruption_probe`: domain probe on teacher features with and without the corruption loss.
 - :func:`noise_verdict`: is a difference of accuracies larger than its sampling noise?
 """
@@ -67,7 +67,7 @@ def tkd_sweep(ctx: RunContext, target: str, weights: Sequence[float]) -> dict[fl
     return out
 
 
-def few_shot_curve(ctx: RunContext, target: str, fractions: Sequence[float],
+def metakd_few_shot_curve(ctx: RunContext, target: str, fractions: Sequence[float],
                    variants: Sequence[str] = ("mix", "meta")) -> dict[str, dict[float, float]]:
     """Student test accuracy on ``target`` per fraction of its training split, per teacher variant.
 

@@ -80,7 +80,7 @@ def run_comparison(ctx: RunContext, teacher_dir: Path, runs_dir: Path, *, varian
     return out
 
 
-def few_shot_curve(data: MultiDomainData, profile: Profile, runs_dir: Path, fractions: Sequence[float], *,
+def hrkd_few_shot_curve(data: MultiDomainData, profile: Profile, runs_dir: Path, fractions: Sequence[float], *,
                    methods: Sequence[str] = ("hrkd", "tinybert"), seed: int = 0, teacher: str = "fraction",
                    tokenizer=None, progress: bool = False, reuse: bool = True) -> dict[str, dict[float, dict]]:
     """Test accuracy vs the fraction of each domain's train split kept (docs/methods/hrkd.md §1.3 few-shot).

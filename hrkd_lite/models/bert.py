@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MASK_VALUE = -10000.0  # additive mask of BERT / TinyBERT / HRKD; ≤ -100 so Z(x) can zero it
+MASK_VALUE = -10000.0  # additive mask of BERT / TinyBERT / HRKD; ≤ MASKED_THRESHOLD so Z(x) can zero it
+MASKED_THRESHOLD = -100.0  # a pre-softmax score at or below this is a masked position (TinyBERT's Z(x))
+INIT_STD = 0.02  # N(0, 0.02): BERT's initializer_range, for every freshly initialised weight
 
 
 @dataclass
@@ -200,7 +202,7 @@ class BertEncoder(nn.Module):
     @staticmethod
     def _init(m: nn.Module) -> None:
         if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, std=0.02)
+            nn.init.normal_(m.weight, std=INIT_STD)
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrkd_lite.models.bert import BertEncoder
+from hrkd_lite.models.bert import INIT_STD, BertEncoder
 
 
 @dataclass
@@ -49,7 +49,7 @@ class MultiDomainClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.heads = nn.ModuleList(nn.Linear(H, num_labels) for _ in range(1 if shared_head else num_domains))
         for lin in [self.pooler, *self.heads]:
-            nn.init.normal_(lin.weight, std=0.02)
+            nn.init.normal_(lin.weight, std=INIT_STD)
             nn.init.zeros_(lin.bias)
 
     @property

@@ -248,7 +248,7 @@ def plot_results(summary: dict[str, dict[str, tuple[float, float, int]]], labels
     return fig
 
 
-def plot_few_shot(curve: dict[str, dict[float, dict]], key: str = "average") -> Figure:
+def plot_hrkd_few_shot(curve: dict[str, dict[float, dict]], key: str = "average") -> Figure:
     """Test accuracy against the kept fraction of each train split, one line per method."""
     fig = Figure(figsize=(4.5, 3.3), layout="constrained")
     ax = fig.subplots()

@@ -207,7 +207,7 @@ def plot_teacher_student_bars(grid: Mapping[str, Mapping[str, Any]], targets: Se
     return fig
 
 
-def plot_few_shot(curve: Mapping[str, Mapping[float, float]], target: str) -> Figure:
+def plot_metakd_few_shot(curve: Mapping[str, Mapping[float, float]], target: str) -> Figure:
     """Student test accuracy on ``target`` against the fraction of its training data, per teacher."""
     fig = Figure(figsize=(5, 3.4), layout="constrained")
     ax = fig.subplots()

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hrkd_lite.errors import check_choice
+from hrkd_lite.models.bert import INIT_STD
 
 
 def layer_map(kind: str, teacher_layers: int, depth: int) -> list[int]:
@@ -55,7 +56,7 @@ class LayerProbes(nn.Module):
     def __init__(self, layers: int, hidden: int, num_labels: int, seed: int = 0):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        self.weight = nn.Parameter(0.02 * torch.randn(layers, num_labels, hidden, generator=g))
+        self.weight = nn.Parameter(INIT_STD * torch.randn(layers, num_labels, hidden, generator=g))
         self.bias = nn.Parameter(torch.zeros(layers, num_labels))
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from hrkd_lite.errors import HrkdError, check_choice
+from hrkd_lite.methods.hrkd.config import XAVIER_GAIN
 
 
 @dataclass
@@ -44,7 +45,7 @@ class CompareAggregate(nn.Module):
     """
 
     def __init__(self, hidden: int, num_layers: int, num_domains: int, *, reference_attention: bool = True,
-                 aggregation: str = "compare", gain: float = 1.414, w2_init: str = "reference") -> None:
+                 aggregation: str = "compare", gain: float = XAVIER_GAIN, w2_init: str = "reference") -> None:
         super().__init__()
         check_choice("aggregation", aggregation, ("compare", "mean"))
         check_choice("w2_init", w2_init, ("reference", "per_matrix"))
@@ -64,7 +65,7 @@ class CompareAggregate(nn.Module):
                         nn.init.xavier_uniform_(self.W2[m, d], gain=gain)
 
     @staticmethod
-    def w2_bound(hidden: int, num_domains: int, gain: float = 1.414, w2_init: str = "reference") -> float:
+    def w2_bound(hidden: int, num_domains: int, gain: float = XAVIER_GAIN, w2_init: str = "reference") -> float:
         """The uniform bound of W2's init: gain·√(6 / (fan_in + fan_out))."""
         fans = hidden * hidden + num_domains * hidden if w2_init == "reference" else 2 * hidden
         return gain * math.sqrt(6.0 / fans)

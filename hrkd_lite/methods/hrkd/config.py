@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from hrkd_lite.errors import HrkdError, check_choice
 
+XAVIER_GAIN = 1.414  # gain of every Xavier-uniform init in the graph (the reference code's pyGAT value [C])
 AGGREGATIONS = ("compare", "mean")
 SOFT_CE_REDUCTIONS = ("mean_classes", "batchmean")  # names of distill.losses.soft_cross_entropy
 CHECKPOINT_SELECTIONS = ("per_domain", "mean")
@@ -68,7 +69,7 @@ class HRKDConfig:
     gat_dropout_in_train: bool = True
     gat_heads: int = 8
     gat_alpha: float = 0.2
-    xavier_gain: float = 1.414
+    xavier_gain: float = XAVIER_GAIN
     w2_init: str = "reference"
     prototype_group_size: int | None = 8
     prototype_masked: bool = False

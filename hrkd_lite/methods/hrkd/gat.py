@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hrkd_lite.methods.hrkd.config import XAVIER_GAIN
+
 
 class GraphAttentionLayer(nn.Module):
     """One GAT layer on a fully connected graph with self-loops.
@@ -24,7 +26,7 @@ class GraphAttentionLayer(nn.Module):
     """
 
     def __init__(self, in_features: int, out_features: int, *, dropout: float = 0.1, alpha: float = 0.2,
-                 elu: bool = True, gain: float = 1.414) -> None:
+                 elu: bool = True, gain: float = XAVIER_GAIN) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.dropout, self.alpha, self.elu = dropout, alpha, elu
@@ -62,7 +64,7 @@ class DomainGAT(nn.Module):
     """Two-layer pyGAT producing one weight per domain (docs/methods/hrkd.md §2.4): ~heads·H² + heads·H parameters."""
 
     def __init__(self, hidden: int, *, heads: int = 8, dropout: float = 0.1, alpha: float = 0.2,
-                 gain: float = 1.414) -> None:
+                 gain: float = XAVIER_GAIN) -> None:
         super().__init__()
         self.dropout = dropout
         self.heads = nn.ModuleList(

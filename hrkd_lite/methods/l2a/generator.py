@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hrkd_lite.errors import HrkdError, check_choice
-from hrkd_lite.models.bert import BertConfig, BertEncoder
+from hrkd_lite.models.bert import INIT_STD, BertConfig, BertEncoder
 from hrkd_lite.models.factory import load_encoder, load_pretrained
 from hrkd_lite.train import TrainConfig, Trainer, load_weights, save_weights
 from hrkd_lite.utils import atomic_write_json
@@ -52,7 +52,7 @@ class MLMGenerator(nn.Module):
         self.transform = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
-        nn.init.normal_(self.transform.weight, std=0.02)
+        nn.init.normal_(self.transform.weight, std=INIT_STD)
         nn.init.zeros_(self.transform.bias)
 
     @property

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hrkd_lite.errors import HrkdError, check_choice
+from hrkd_lite.models.bert import INIT_STD
 
 
 @dataclass
@@ -50,9 +51,9 @@ class DomainCorruptionHead(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.domain_classifier = nn.Linear(hidden_size, num_domains)  # W_d
         for lin in (self.corrupt, self.domain_classifier):
-            nn.init.normal_(lin.weight, std=0.02)
+            nn.init.normal_(lin.weight, std=INIT_STD)
             nn.init.zeros_(lin.bias)
-        nn.init.normal_(self.domain_embedding.weight, std=0.02)
+        nn.init.normal_(self.domain_embedding.weight, std=INIT_STD)
 
     def forward(self, pooled: Tensor, domains: Tensor | int) -> CorruptionOutput:
         """``pooled`` (B, H) mean-pooled last layer of the model itself; ``domains`` (B,) or an int."""
