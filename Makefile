@@ -1,6 +1,6 @@
 # hrkd-lite: every target creates .venv and installs what it needs on first use.
 #   make demo   main job: teacher + three baselines on the cpu profile, synthetic data
-#   make test   unit tests + nbval over every notebook (HRKD_PROFILE=ci) + lint + clean-notebook check
+#   make test   unit tests + nbval over every notebook (HRKD_PROFILE=ci) + lint (ruff, import layers) + clean-notebook check
 #   make lab    JupyterLab on notebooks/
 #   make browser-test  every widget in JupyterLab + headless Chromium (needs /usr/bin/chromium: apt-get install chromium)
 PYTHON ?= python3
@@ -41,8 +41,10 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	env -u MPLBACKEND HRKD_PROFILE=ci HRKD_FIGURES_DIR=$(CURDIR)/runs/nbval-figures $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider -p tests.nbval_outputs notebooks
 
+# ruff, then the import-linter contracts in pyproject.toml (layers import only downward; viz never trains)
 lint: $(STAMP)
 	$(BIN)/ruff check hrkd_lite tests benchmarks notebooks
+	$(BIN)/lint-imports
 
 test: lint unit notebooks
 
