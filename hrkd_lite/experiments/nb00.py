@@ -26,7 +26,7 @@ from hrkd_lite.viz.background_kd import METHODS
 
 def run_teacher_stage(profile: Profile, data, out_dir: str | Path, seed: int = 0, fresh: bool = True,
                       progress: bool = False) -> dict[str, Any]:
-    """Tokenise ``data`` (``methods.common.prepare``) and fine-tune the multi-task teacher (``run_teacher``)
+    """Tokenise ``data`` (``methods.shared.context.prepare``) and fine-tune the multi-task teacher (``run_teacher``)
     into ``out_dir/teacher``. ``fresh`` deletes ``out_dir`` first, so a rerun trains again.
 
     Returns the experiment dict ``{"ctx", "teacher" (its metrics), "out_dir", "seconds"}`` that

@@ -1,4 +1,4 @@
-"""Plots and widgets of notebook 04 (HRKD), all drawn from a run's :class:`~hrkd_lite.methods.hrkd.Recording`.
+"""Plots and widgets of notebook 04 (HRKD), all drawn from a run's :class:`~hrkd_lite.methods.hrkd.recorder.Recording`.
 
 Static figures return a ``matplotlib.figure.Figure``; a notebook shows (and saves) one with
 ``viz.common.show_static``. Widgets keep the values they last drew in ``.current`` and the image they

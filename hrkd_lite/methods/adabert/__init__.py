@@ -4,6 +4,6 @@ Modules, one concept each: ``config`` (sizes and fidelity switches), ``ops`` (th
 their costs), ``gumbel`` (straight-through Gumbel-softmax, τ schedules), ``supernet`` (stem, cells, depth
 heads), ``probes`` (teacher/student probes, probe KD), ``efficiency`` (L_E), ``targets`` (cached teacher
 outputs), ``search`` (the resumable search loop), ``derive`` (genotype and compact network), ``runner``
-(``python -m hrkd_lite run adabert``), ``suite`` (notebook 01's experiments). Method note:
+(``python -m hrkd_lite run adabert``); notebook 01's experiments are ``hrkd_lite.experiments.nb01``. Method note:
 ``docs/methods/adabert.md``.
 """

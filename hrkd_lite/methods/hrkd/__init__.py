@@ -7,10 +7,10 @@
 - ``graph``: :class:`MetaGraph` = compare-aggregate + GATs → domain weights (L, D).
 - ``loss``: per-example terms → group means → the total loss of §2.5.
 - ``recorder``: per-step weights, ratios and attention saved next to ``metrics.json``.
-- ``experiments`` (not imported here: it needs the runners): the teacher / variants / baselines / seeds /
-  few-shot runs of notebook 04, cached per run folder.
+- ``step`` and ``runner`` (not imported here): one training step, and ``run hrkd`` (stage B).
 
-The runners live in ``hrkd_lite.methods.hrkd.runner`` (stage B) and ``hrkd_lite.methods.shared.teachers`` (stage A).
+Stage A (``run multi-teacher``) is ``hrkd_lite.methods.shared.teachers``; notebook 04's runs are
+``hrkd_lite.experiments.nb04``.
 """
 
 from hrkd_lite.methods.hrkd.compare_aggregate import CompareAggregate, CompareAggregateOutput

@@ -6,9 +6,11 @@ Method note: ``docs/methods/meta_kd.md``. One concept per module:
 - ``scores``: h(x) from a pre-trained encoder, class-/domain-wise prototypes, transferability t_i (§3).
 - ``corruption``: domain-corruption head, shuffled-label loss, meta-teacher loss L_MT (§3).
 - ``weights``: domain-expertise weights λ_i (§4).
-- ``distill``: stage-1 (intermediate + TKD, per-instance λ or the batch-mean bug) and stage-2 losses (§4).
+- ``losses``: stage-1 (intermediate + TKD, per-instance λ or the batch-mean bug) and stage-2 losses (§4).
 
-Runners live in ``hrkd_lite.methods.metakd.meta_teacher`` and ``hrkd_lite.methods.metakd.runner``.
+Not imported here: ``features`` (t_i of the training rows), ``probe`` (domain probe), and the runners
+``meta_teacher`` (``run meta-teacher``) and ``runner`` (``run meta-kd``); notebook 03's runs are
+``hrkd_lite.experiments.nb03``.
 """
 
 from hrkd_lite.methods.metakd.config import MetaKDConfig, teacher_config_for

@@ -2,13 +2,13 @@
 
 For target domain k the student sees only k's training split; the teacher sees the same batches.
 
-- Stage 1 [C]: L_1 = mean_i λ_i [L_rep,i + L_att,i + γ₂ L_TKD] (``metakd.distill.stage1_loss``), with
+- Stage 1 [C]: L_1 = mean_i λ_i [L_rep,i + L_att,i + γ₂ L_TKD] (``metakd.losses.stage1_loss``), with
   λ_i = (1 + t_i)/(1 + exp((1 − p_T(y_i|x_i))²)) (``metakd.weights``) and TKD on the pre-tanh
   domain-corrupted features; ``instance_weighting="batch_mean"`` reproduces the EasyNLP bug.
 - Stage 2 [C]: L_2 = soft-CE(z_T/T, z_S/T), no λ, no T², best-dev checkpoint on k.
 - ``schedule="joint"``: L_1 + L_2 in one run (paper form [M]).
 
-Teachers: ``meta`` (``methods.meta_teacher``), or the baselines ``single`` (target domain only) and
+Teachers: ``meta`` (``metakd.meta_teacher``), or the baselines ``single`` (target domain only) and
 ``mix`` (all domains), trained by the same loop with plain CE (no t_i, no corruption loss), so that meta
 vs mix isolates the Meta-KD ingredients and a single teacher is trained only for the targets asked for.
 Students of baseline teachers are plain two-stage TinyBERT (λ ≡ 1, no TKD) unless
