@@ -8,9 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
-from hrkd_lite.methods.metakd.config import (
-    MetaKDConfig,
-)
+from hrkd_lite.methods.metakd.config import MetaKDConfig
 from hrkd_lite.methods.metakd.scores import PrototypeScores, extract_features, score_examples
 from hrkd_lite.methods.shared.context import RunContext
 from hrkd_lite.models.factory import load_encoder
