@@ -26,9 +26,7 @@ and ``metadata`` (JSON).
 
 from __future__ import annotations
 
-import json
 import random
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,73 +34,19 @@ from typing import Any
 import numpy as np
 import safetensors.torch
 import torch
+from safetensors import safe_open
 from torch import nn
 
 from hrkd_lite.errors import HrkdError
+from hrkd_lite.train.tagged_json import dumps, from_jsonable, loads, to_jsonable
 from hrkd_lite.utils import atomic_write_bytes
 
+__all__ = [
+    "from_jsonable", "load_checkpoint", "load_weights", "save_checkpoint", "save_weights", "state_dict_copy",
+    "to_jsonable",
+]
+
 FORMAT_VERSION = "1"
-
-
-# ----------------------------------------------------------------------------- JSON with tags
-def to_jsonable(obj: Any) -> Any:
-    """Turn ``obj`` into JSON-encodable data that :func:`from_jsonable` maps back exactly.
-
-    Tuples become ``{"__tuple__": [...]}``, dicts with non-string keys ``{"__dict__": [[k, v], ...]}``,
-    tensors ``{"__tensor__": values, "dtype": ..., "shape": ...}``; numpy scalars become Python numbers.
-    """
-    if isinstance(obj, torch.Tensor):
-        t = obj.detach().cpu()
-        return {
-            "__tensor__": t.reshape(-1).tolist(),
-            "dtype": str(t.dtype).removeprefix("torch."),
-            "shape": list(t.shape),
-        }
-    if isinstance(obj, np.ndarray):
-        return {"__ndarray__": obj.reshape(-1).tolist(), "dtype": str(obj.dtype), "shape": list(obj.shape)}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, tuple):
-        return {"__tuple__": [to_jsonable(v) for v in obj]}
-    if isinstance(obj, list):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Mapping):
-        if all(isinstance(k, str) for k in obj) and not any(k.startswith("__") for k in obj):
-            return {k: to_jsonable(v) for k, v in obj.items()}
-        return {"__dict__": [[to_jsonable(k), to_jsonable(v)] for k, v in obj.items()]}
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
-
-
-def from_jsonable(obj: Any) -> Any:
-    """Inverse of :func:`to_jsonable`."""
-    if isinstance(obj, list):
-        return [from_jsonable(v) for v in obj]
-    if isinstance(obj, dict):
-        if "__tuple__" in obj:
-            return tuple(from_jsonable(v) for v in obj["__tuple__"])
-        if "__dict__" in obj:
-            return {_hashable(from_jsonable(k)): from_jsonable(v) for k, v in obj["__dict__"]}
-        if "__tensor__" in obj:
-            dtype = getattr(torch, obj["dtype"])
-            return torch.tensor(obj["__tensor__"], dtype=dtype).reshape(obj["shape"])
-        if "__ndarray__" in obj:
-            return np.asarray(obj["__ndarray__"], dtype=obj["dtype"]).reshape(obj["shape"])
-        return {k: from_jsonable(v) for k, v in obj.items()}
-    return obj
-
-
-def _hashable(key: Any) -> Any:
-    return tuple(key) if isinstance(key, list) else key
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), separators=(",", ":"))
-
-
-def _loads(text: str) -> Any:
-    return from_jsonable(json.loads(text))
 
 
 # ----------------------------------------------------------------------------- tensors
@@ -127,19 +71,17 @@ def _unshared(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _read(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read all tensors and the metadata of a safetensors file; any failure -> HrkdError naming it."""
+    """All tensors and the string metadata of a safetensors file (``safetensors.safe_open``).
+
+    Any failure (missing, truncated, not safetensors) -> HrkdError naming ``path``.
+    """
     path = Path(path)
+    if not path.is_file():
+        raise HrkdError(f"cannot read checkpoint {path}: no such file")
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise HrkdError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
-    try:
-        (n,) = struct.unpack("<Q", data[:8])
-        header = json.loads(data[8 : 8 + n])
-        meta = header.get("__metadata__") or {}
-        if not isinstance(meta, dict):
-            raise ValueError("bad __metadata__")
-        tensors = safetensors.torch.load(data)
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
     except Exception as exc:  # noqa: BLE001 - any parse failure means a corrupt file
         raise HrkdError(f"corrupt or unreadable checkpoint {path}: {type(exc).__name__}: {exc}") from exc
     return tensors, {str(k): str(v) for k, v in meta.items()}
@@ -172,7 +114,7 @@ def _rng_tensors_and_meta() -> tuple[dict[str, torch.Tensor], dict[str, str]]:
             tensors[f"rng/cuda/{i}"] = s
     name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     tensors["rng/numpy"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
-    meta = {"rng_python": _dumps(random.getstate()), "rng_numpy": _dumps([name, pos, has_gauss, cached])}
+    meta = {"rng_python": dumps(random.getstate()), "rng_numpy": dumps([name, pos, has_gauss, cached])}
     return tensors, meta
 
 
@@ -183,9 +125,9 @@ def _restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all([tensors[k].to(torch.uint8) for k in cuda])
     if "rng_python" in meta:
-        random.setstate(_loads(meta["rng_python"]))
+        random.setstate(loads(meta["rng_python"]))
     if "rng/numpy" in tensors and "rng_numpy" in meta:
-        name, pos, has_gauss, cached = _loads(meta["rng_numpy"])
+        name, pos, has_gauss, cached = loads(meta["rng_numpy"])
         keys = tensors["rng/numpy"].numpy().astype(np.uint32)
         np.random.set_state((name, keys, int(pos), int(has_gauss), float(cached)))
 
@@ -221,14 +163,14 @@ def save_checkpoint(
                     tensors[f"optim/{idx}/{key}"] = value
                 else:
                     extra.setdefault(int(idx), {})[key] = value
-        meta["optim_param_groups"] = _dumps(osd["param_groups"])
-        meta["optim_state_extra"] = _dumps(extra)
+        meta["optim_param_groups"] = dumps(osd["param_groups"])
+        meta["optim_state_extra"] = dumps(extra)
     if scheduler is not None:
-        meta["scheduler"] = _dumps(scheduler.state_dict())
+        meta["scheduler"] = dumps(scheduler.state_dict())
     rng_tensors, rng_meta = _rng_tensors_and_meta()
     tensors.update(rng_tensors)
     meta.update(rng_meta)
-    meta["state"] = _dumps(state or {})
+    meta["state"] = dumps(state or {})
     atomic_write_bytes(path, safetensors.torch.save(_unshared(tensors), metadata=meta))
     return path
 
@@ -261,9 +203,9 @@ def load_checkpoint(
             if key.startswith("optim/"):
                 _, idx, name = key.split("/", 2)
                 state.setdefault(int(idx), {})[name] = t
-        for idx, extra in _loads(meta["optim_state_extra"]).items():
+        for idx, extra in loads(meta["optim_state_extra"]).items():
             state.setdefault(int(idx), {}).update(extra)
-        osd = {"state": state, "param_groups": _loads(meta["optim_param_groups"])}
+        osd = {"state": state, "param_groups": loads(meta["optim_param_groups"])}
         try:
             optimizer.load_state_dict(osd)
         except (ValueError, KeyError, RuntimeError) as exc:
@@ -271,16 +213,16 @@ def load_checkpoint(
     if scheduler is not None:
         if "scheduler" not in meta:
             raise HrkdError(f"checkpoint {path} holds no scheduler state")
-        scheduler.load_state_dict(_loads(meta["scheduler"]))
+        scheduler.load_state_dict(loads(meta["scheduler"]))
     if restore_rng:
         _restore_rng(tensors, meta)
-    return _loads(meta.get("state", "{}"))
+    return loads(meta.get("state", "{}"))
 
 
 def save_weights(path: str | Path, module: nn.Module, metadata: dict[str, Any] | None = None) -> Path:
     """Atomically write ``module.state_dict()`` alone (plain keys) with optional JSON ``metadata``."""
     path = Path(path)
-    meta = {"hrkd_format": "weights", "hrkd_version": FORMAT_VERSION, "metadata": _dumps(metadata or {})}
+    meta = {"hrkd_format": "weights", "hrkd_version": FORMAT_VERSION, "metadata": dumps(metadata or {})}
     atomic_write_bytes(path, safetensors.torch.save(_unshared(module.state_dict()), metadata=meta))
     return path
 
@@ -296,7 +238,7 @@ def load_weights(path: str | Path, module: nn.Module, strict: bool = True) -> di
     if meta.get("hrkd_format") == "checkpoint":
         tensors = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
     _load_module(module, tensors, strict=strict, path=path)
-    return _loads(meta["metadata"]) if "metadata" in meta else {}
+    return loads(meta["metadata"]) if "metadata" in meta else {}
 
 
 def state_dict_copy(module: nn.Module) -> dict[str, torch.Tensor]:
