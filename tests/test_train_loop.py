@@ -117,6 +117,22 @@ def test_lr_schedule_values() -> None:
         linear_warmup_decay(opt, total_steps=0)
 
 
+@pytest.mark.parametrize(("total", "ratio"), [(100, 0.1), (37, 0.2), (10, 0.0), (5, 1.0)])
+def test_schedule_is_transformers_and_equals_the_formula(total: int, ratio: float) -> None:
+    """The library schedule gives exactly the hand-written multiplier at every step (and past the end)."""
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = linear_warmup_decay(opt, total_steps=total, warmup_ratio=ratio)
+    factor = warmup_decay_factor(total, ratio)
+    got, want = [], []
+    for s in range(total + 3):
+        got.append(opt.param_groups[0]["lr"])
+        want.append(factor(s))
+        opt.step()
+        sched.step()
+    assert got == pytest.approx(want, abs=1e-12)
+    assert "get_linear_schedule_with_warmup" in repr(sched.lr_lambdas[0])
+
+
 def test_no_decay_groups_and_frozen_params() -> None:
     model = Toy()
     opt = build_optimizer(model, lr=1e-3, weight_decay=0.05)

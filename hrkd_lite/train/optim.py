@@ -8,7 +8,8 @@ rate multiplier
     λ(s) = max(0, (S - s) / (S - W))  for s ≥ W
 
 stepped once per optimiser step, so the rate rises linearly to ``lr`` over the first ``W`` steps and
-falls linearly to 0 at step ``S``.
+falls linearly to 0 at step ``S``. The scheduler object is Hugging Face's
+``get_linear_schedule_with_warmup`` (same multiplier).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
+from transformers import get_linear_schedule_with_warmup
 
 from hrkd_lite.errors import HrkdError
 
@@ -118,13 +120,15 @@ def linear_warmup_decay(
     total_steps: int,
     warmup_ratio: float = 0.1,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """LambdaLR with linear warmup over ``int(warmup_ratio * total_steps)`` steps, then linear decay to 0.
+    """``transformers.get_linear_schedule_with_warmup`` with ``W = int(warmup_ratio * total_steps)``.
 
-    Call ``scheduler.step()`` once after every ``optimizer.step()``. The rate used by optimiser step
-    ``s`` (0-based) is ``lr · λ(s)``; in particular the very first step uses 0 when there is a warmup.
+    Its multiplier is exactly λ(s) of the module docstring (:func:`warmup_decay_factor`, kept as the
+    readable formula; a test checks both agree). Call ``scheduler.step()`` once after every
+    ``optimizer.step()``. The rate used by optimiser step ``s`` (0-based) is ``lr · λ(s)``; in particular
+    the very first step uses 0 when there is a warmup.
     """
     if total_steps < 1:
         raise HrkdError(f"linear_warmup_decay: total_steps must be >= 1, got {total_steps}")
     if not 0.0 <= warmup_ratio <= 1.0:
         raise HrkdError(f"linear_warmup_decay: warmup_ratio must be in [0, 1], got {warmup_ratio}")
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_decay_factor(total_steps, warmup_ratio))
+    return get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * total_steps), int(total_steps))
