@@ -15,8 +15,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from transformers.activations import ACT2FN
+
+from hrkd_lite.errors import check_choice
 
 MASK_VALUE = -10000.0  # additive mask of BERT / TinyBERT / HRKD; ≤ MASKED_THRESHOLD so Z(x) can zero it
 MASKED_THRESHOLD = -100.0  # a pre-softmax score at or below this is a masked position (TinyBERT's Z(x))
@@ -75,14 +77,10 @@ PRESETS: dict[str, BertConfig] = {
 }
 
 
-def _activation(name: str):
-    if name == "gelu":
-        return F.gelu
-    if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_tanh"):
-        return lambda x: F.gelu(x, approximate="tanh")
-    if name == "relu":
-        return F.relu
-    raise ValueError(f"unsupported hidden_act {name!r}; valid: gelu, gelu_new, gelu_pytorch_tanh, relu")
+def _activation(name: str) -> nn.Module:
+    """The activation module ``transformers`` uses for ``hidden_act`` (its ``ACT2FN`` table)."""
+    check_choice("hidden_act", name, sorted(ACT2FN))
+    return ACT2FN[name]
 
 
 @dataclass
