@@ -4,27 +4,30 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from accelerate import PartialState
+from accelerate.utils import set_seed
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) so a run is reproducible from ``seed``."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
+    """Seed Python, NumPy and torch (CPU and every accelerator) with ``accelerate.utils.set_seed``.
+
+    For entry points (a runner, a notebook's first cell); library code draws from its own
+    ``torch.Generator`` / ``numpy.random.Generator`` instead of reseeding the global state.
+    """
+    set_seed(int(seed) % (2**32))
 
 
 def pick_device(preference: str = "auto") -> torch.device:
-    """``"auto"`` gives cuda when available, else cpu; any other string is passed to torch.device."""
+    """``"auto"`` gives cuda when available, else cpu (in a launched multi-process run: the device
+    accelerate assigned to this process); any other string is passed to torch.device."""
     if preference == "auto":
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: this process's device
+            return PartialState().device
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(preference)
 

@@ -12,10 +12,19 @@ Reference behaviour (docs/methods/hrkd.md §1.3, §3): AdamW, linear warmup 10 %
 clip 1.0, validation every ``eval_every`` steps and at each epoch end, and **per-domain best-dev
 checkpoints** (``best_<domain>.safetensors``) besides the best mean (``best_mean.safetensors``).
 
-Resumption: ``out_dir/last.safetensors`` holds module + optimiser + scheduler + RNG states + loop state.
-A new :class:`Trainer` with ``resume=True`` continues from the saved step, skipping the items already
-done in the current epoch (``batches.epoch(e)`` must be deterministic in ``e``), and reaches the same
-final weights as an uninterrupted run.
+Resumption: ``out_dir/last.safetensors`` holds module + optimiser + scheduler + RNG states + loop state
+(and the fp16 grad-scaler state), written atomically (temporary file, then rename). A new
+:class:`Trainer` with ``resume=True`` continues from the saved step, skipping the items already done in
+the current epoch (``batches.epoch(e)`` must be deterministic in ``e``), and reaches the same final
+weights as an uninterrupted run. (We keep this one-file checkpoint rather than accelerate's
+``save_state`` folder, which is not written atomically.)
+
+Hugging Face ``accelerate`` does backward, gradient clipping, mixed precision (``mixed_precision``:
+"no" | "fp16" | "bf16"; "no" on the CPU) and data parallelism: under ``accelerate launch`` every
+process trains on its part of each step's batch and the gradients are averaged
+(:mod:`hrkd_lite.train.distributed`); evaluation scores are gathered so that every process keeps the
+same best checkpoints; only the main process writes files. The module stays on the device the caller
+put it on (``hrkd_lite.utils.pick_device("auto")`` gives each launched process its own device).
 
 Caveat: ``module.train()`` is called before every step. A frozen teacher stored inside ``module``
 would have its dropout switched on; keep teachers outside ``module`` or call ``teacher.eval()`` in
@@ -38,6 +47,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hrkd_lite.errors import HrkdError, check_choice
+from hrkd_lite.train import distributed as dist
 from hrkd_lite.train.checkpoint import (
     load_checkpoint,
     load_weights,
@@ -61,6 +71,8 @@ class TrainConfig:
     ``save_every``: write ``last.safetensors`` every that many steps and at epoch ends (0: at every
     evaluation point). ``select``: ``"per_domain"`` keeps ``best_<domain>`` and ``best_mean`` weights,
     ``"mean"`` only ``best_mean``. ``max_steps`` caps the total (and the schedule length).
+    ``mixed_precision``: "no" | "fp16" | "bf16" (autocast around ``loss_fn``; fp16 with loss scaling);
+    forced to "no" on the CPU.
     """
 
     epochs: int
@@ -77,9 +89,11 @@ class TrainConfig:
     select: str = "per_domain"
     max_steps: int | None = None
     progress: bool = True
+    mixed_precision: str = "no"
 
     def __post_init__(self) -> None:
         check_choice("select", self.select, ["per_domain", "mean"])
+        check_choice("mixed_precision", self.mixed_precision, dist.PRECISIONS)
         if self.epochs < 1:
             raise HrkdError(f"epochs must be >= 1, got {self.epochs}")
         if self.eval_every < 0 or self.save_every < 0:
@@ -99,7 +113,7 @@ class Batches(Protocol):
 
 
 LossFn = Callable[[Any], torch.Tensor | tuple[torch.Tensor, dict[str, float]]]
-EvalFn = Callable[[], dict[str, float]]
+EvalFn = Callable[[], dict[str, float | tuple[float, int]]]
 StepCallback = Callable[[int, dict[str, Any]], None]
 
 
@@ -135,7 +149,9 @@ class Trainer:
     Args:
         module: holds every trainable parameter (frozen parameters are not optimised).
         loss_fn: ``item -> loss`` or ``(loss, extras)``; ``loss`` is a scalar tensor.
-        eval_fn: ``() -> {domain: score}`` (higher is better) or None for no validation.
+        eval_fn: ``() -> {domain: score}`` (higher is better) or None for no validation. A score may
+            also be a ``(correct, count)`` pair over this process's share of the dev examples
+            (:func:`hrkd_lite.train.distributed.process_slice`); pairs are summed over processes.
         batches: a :class:`Batches` (e.g. the multi-domain sampler).
         config: a :class:`TrainConfig`.
         optimizer: default ``build_optimizer(module, config.lr, config.weight_decay)``.
@@ -161,6 +177,11 @@ class Trainer:
         self.batches = batches
         self.config = config
         self.callbacks = list(callbacks)
+        first = next(iter(module.parameters()), None)
+        self.accelerator = dist.make_accelerator(
+            config.mixed_precision, first.device if first is not None else torch.device("cpu")
+        )
+        self.is_main = self.accelerator.is_main_process
         self.steps_per_epoch = int(batches.steps_per_epoch)
         if self.steps_per_epoch < 1:
             raise HrkdError(f"batches.steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
@@ -170,8 +191,11 @@ class Trainer:
             optimizer = build_optimizer(module, config.lr, config.weight_decay)
         if scheduler is None:
             scheduler = linear_warmup_decay(optimizer, self.total_steps, config.warmup_ratio)
-        self.optimizer = optimizer
+        # The optimizer is wrapped (fp16: scaler.step / update); the scheduler is not (accelerate's
+        # wrapper would step it once per process), it is stepped below unless an fp16 step was skipped.
+        self.optimizer = self.accelerator.prepare_optimizer(optimizer)
         self.scheduler = scheduler
+        self._params = [p for g in optimizer.param_groups for p in g["params"]]
         self.out_dir = Path(config.out_dir) if config.out_dir is not None else None
         self.step = 0
         self.result = TrainResult()
@@ -196,6 +220,7 @@ class Trainer:
             "best": r.best,
             "best_mean": r.best_mean,
             "seconds": r.seconds,
+            "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler is not None else None,
         }
 
     def _resume(self) -> None:
@@ -210,6 +235,8 @@ class Trainer:
                     f"{getattr(self, key)}; use another out_dir or resume=False"
                 )
         self.step = int(state["step"])
+        if self.accelerator.scaler is not None and state.get("scaler"):
+            self.accelerator.scaler.load_state_dict(state["scaler"])
         self.result = TrainResult(
             history=list(state["history"]),
             evals=list(state["evals"]),
@@ -220,7 +247,7 @@ class Trainer:
         )
 
     def _save_last(self) -> None:
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.is_main:
             save_checkpoint(self.out_dir / LAST, self.module, self.optimizer, self.scheduler, self._state())
 
     # ------------------------------------------------------------------ evaluation
@@ -235,7 +262,7 @@ class Trainer:
                 raw = dict(self.eval_fn())
         finally:
             self.module.train(was_training)
-        scores = {str(k): float(v) for k, v in raw.items() if k != "average"}
+        scores = dist.agree_scores(self.accelerator, {str(k): v for k, v in raw.items() if k != "average"})
         if not scores:
             raise HrkdError("eval_fn returned no domain scores")
         if MEAN in scores:
@@ -252,7 +279,8 @@ class Trainer:
         if key != MEAN and self.config.select == "mean":
             return
         if self.out_dir is not None:
-            save_weights(self.best_path(key), self.module, metadata={"domain": key, **info})
+            if self.is_main:
+                save_weights(self.best_path(key), self.module, metadata={"domain": key, **info})
         else:
             self._memory_best[key] = state_dict_copy(self.module)
 
@@ -268,6 +296,7 @@ class Trainer:
         prev = self.result.best_mean
         if prev is None or scores["average"] > prev["score"]:
             self._keep_best(MEAN, scores["average"], epoch)
+        self.accelerator.wait_for_everyone()  # best files are complete before any rank may read them
         return scores
 
     def load_best(self, domain: str | None = None) -> None:
@@ -289,27 +318,33 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _train_step(self, item: Any, epoch: int) -> dict[str, Any]:
+        acc = self.accelerator
         self.module.train()
-        out = self.loss_fn(item)
+        with acc.autocast():
+            out = self.loss_fn(dist.shard(item, acc.process_index, acc.num_processes))
         loss, extras = out if isinstance(out, tuple) else (out, {})
         if not torch.isfinite(loss.detach()).all():
             raise HrkdError(f"non-finite loss {loss.item()} at step {self.step + 1}; lower the learning rate")
         lr = float(self.optimizer.param_groups[0]["lr"])
-        loss.backward()
-        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        acc.backward(loss)
+        dist.allreduce_gradients(acc, self._params)
+        params = [p for p in self._params if p.grad is not None]
         if self.config.max_grad_norm and self.config.max_grad_norm > 0 and params:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm))
+            grad_norm = float(acc.clip_grad_norm_(params, self.config.max_grad_norm))
         else:
             grad_norm = float("nan")
         self.optimizer.step()
-        self.scheduler.step()
+        if not acc.optimizer_step_was_skipped:
+            self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        logs: dict[str, Any] = {"step": self.step, "epoch": epoch, "loss": float(loss.detach()), "lr": lr}
+        names = [str(k) for k in extras]
+        values = [float(v.detach() if isinstance(v, torch.Tensor) else v) for v in extras.values()]
+        values = dist.mean_over_processes(acc, [float(loss.detach()), *values])
+        logs: dict[str, Any] = {"step": self.step, "epoch": epoch, "loss": values[0], "lr": lr}
         if not math.isnan(grad_norm):
             logs["grad_norm"] = grad_norm
-        for key, value in extras.items():
-            logs[str(key)] = float(value.detach() if isinstance(value, torch.Tensor) else value)
+        logs.update(zip(names, values[1:]))
         return logs
 
     def _epoch_items(self, epoch: int, skip: int) -> Iterable[Any]:
@@ -323,7 +358,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train to ``total_steps`` (resuming from ``out_dir/last.safetensors`` when allowed)."""
         cfg = self.config
-        seed_everything(cfg.seed)
+        seed_everything(cfg.seed + self.accelerator.process_index)  # own dropout masks per process
         self._resume()
         started = time.perf_counter()
         seconds_before = self.result.seconds
@@ -333,7 +368,7 @@ class Trainer:
             total=self.total_steps,
             initial=self.step,
             desc=cfg.desc,
-            disable=not cfg.progress,
+            disable=not cfg.progress or not self.is_main,
             dynamic_ncols=True,
         )
         try:
@@ -370,6 +405,6 @@ class Trainer:
             bar.close()
         self.result.steps = self.step
         self.result.seconds = seconds_before + time.perf_counter() - started
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.is_main:
             atomic_write_json(self.out_dir / HISTORY, {**self.result.to_dict(), "config": asdict(cfg)})
         return self.result
