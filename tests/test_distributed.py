@@ -1,0 +1,98 @@
+"""Data parallelism and mixed precision of the trainer (accelerate), on the CPU.
+
+The slow test launches ``accelerate launch --cpu --num_processes 2`` (gloo) next to a one-process run
+with the same global batch. Stated tolerance: every logged training loss within 1e-5 of the
+one-process run (only the float summation order differs; measured: <= 1.2e-7), and every dev / test
+accuracy within one example (measured: identical).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hrkd_lite.errors import HrkdError
+from hrkd_lite.train import TrainConfig, Trainer, distributed
+from hrkd_lite.train.distributed import agree_scores, make_accelerator, process_slice, shard
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shard_splits_every_index_array_and_keeps_other_leaves() -> None:
+    step = [(0, np.arange(8)), (3, np.arange(10, 15))]
+    parts = [shard(step, r, 2) for r in range(2)]
+    assert parts[0][0][0] == 0 and parts[1][1][0] == 3
+    assert parts[0][0][1].tolist() == [0, 1, 2, 3] and parts[1][0][1].tolist() == [4, 5, 6, 7]
+    assert parts[0][1][1].tolist() == [10, 11, 12] and parts[1][1][1].tolist() == [13, 14]
+    t = {"ids": torch.arange(6)}
+    assert shard(t, 1, 3)["ids"].tolist() == [2, 3]
+    assert shard(step, 0, 1) is step
+    with pytest.raises(HrkdError, match="cannot be split over 3 processes"):
+        shard([np.arange(2)], 0, 3)
+
+
+def test_agree_scores_in_one_process() -> None:
+    acc = make_accelerator("no", torch.device("cpu"))
+    assert agree_scores(acc, {"a": 0.5, "b": (3, 4)}) == {"a": 0.5, "b": 0.75}
+    assert process_slice(5).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_mixed_precision_is_off_on_cpu_with_a_note(capsys: pytest.CaptureFixture[str]) -> None:
+    distributed._NOTED.clear()
+    model = nn.Linear(3, 1)
+    cfg = TrainConfig(epochs=1, lr=1e-2, mixed_precision="fp16", progress=False)
+
+    class One:
+        steps_per_epoch = 1
+
+        def epoch(self, e: int) -> list[int]:
+            return [0]
+
+    trainer = Trainer(model, lambda _: model(torch.ones(2, 3)).pow(2).mean(), None, One(), cfg)
+    assert trainer.accelerator.mixed_precision == "no" and trainer.accelerator.scaler is None
+    assert trainer.fit().steps == 1
+    assert capsys.readouterr().err.count("mixed_precision='fp16' needs a GPU") == 1
+    with pytest.raises(HrkdError, match="mixed_precision.*'fp8'.*bf16"):
+        TrainConfig(epochs=1, lr=1e-2, mixed_precision="fp8")
+
+
+def _run(args: list[str], out: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1"}
+    env.pop("HRKD_PROFILE", None)
+    cmd = [*args, "-m", "hrkd_lite", "run", "student", "--profile", "ci", "--data", "synthetic",
+           "--out", str(out), "--no-progress"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_match_one_process(tmp_path: Path) -> None:
+    bindir = Path(sys.executable).parent
+    launch = [str(bindir / "accelerate"), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no"]
+    two = _run(launch, tmp_path / "two")
+    one = _run([sys.executable], tmp_path / "one")
+    for proc in (two, one):
+        log, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, log[-3000:]
+    assert [p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("metrics.json")] == [
+        Path("metrics.json")
+    ]
+    a = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    for split in ("dev", "test"):
+        for dom, acc in a["accuracy"][split].items():
+            assert abs(acc - b["accuracy"][split][dom]) <= 1 / 24 + 1e-9, (split, dom)
+    for dom in a["domains"]:
+        h1 = json.loads((tmp_path / "one" / "student" / dom / "history.json").read_text())["history"]
+        h2 = json.loads((tmp_path / "two" / "student" / dom / "history.json").read_text())["history"]
+        assert len(h1) == len(h2) > 1
+        assert [h["loss"] for h in h2] == pytest.approx([h["loss"] for h in h1], abs=1e-5)
