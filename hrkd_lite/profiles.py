@@ -44,6 +44,10 @@ class Profile:
     latency_repeats: int
     seeds: tuple[int, ...]  # seeds used where a notebook reports spread across seeds
     device: str = "auto"  # "auto" = cuda when available
+    mixed_precision: str = "no"  # trainer autocast: "no" | "fp16" (loss-scaled, T4) | "bf16"; off on a CPU
+
+    def __post_init__(self) -> None:
+        check_choice("mixed_precision", self.mixed_precision, ["no", "fp16", "bf16"])
 
     def with_overrides(self, **kwargs) -> Profile:
         """Return a copy with some fields replaced (``profile.with_overrides(max_len=64)``)."""
@@ -71,14 +75,14 @@ PROFILES: dict[str, Profile] = {
         student_layers=(3, 6, 9, 12), max_len=128, batch_size=32, eval_batch_size=128,
         train_per_domain=None, dev_per_domain=None, test_per_domain=None, teacher_epochs=3,
         student_epochs=5, teacher_lr=5e-5, student_lr=5e-5, eval_every=50, synthetic_domains=4,
-        synthetic_per_domain=2000, latency_repeats=50, seeds=(42, 43, 44),
+        synthetic_per_domain=2000, latency_repeats=50, seeds=(42, 43, 44), mixed_precision="fp16",
     ),
     "paper": Profile(
         name="paper", teacher="bert-base-uncased", student="huawei-noah/TinyBERT_General_4L_312D",
         student_layers=(3, 6, 9, 12), max_len=128, batch_size=32, eval_batch_size=128,
         train_per_domain=None, dev_per_domain=None, test_per_domain=None, teacher_epochs=3,
         student_epochs=10, teacher_lr=5e-5, student_lr=5e-5, eval_every=50, synthetic_domains=4,
-        synthetic_per_domain=2000, latency_repeats=100, seeds=(42,),
+        synthetic_per_domain=2000, latency_repeats=100, seeds=(42,), mixed_precision="fp16",
     ),
 }
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from hrkd_lite.errors import HrkdError
+from hrkd_lite.profiles import PROFILES
 from hrkd_lite.train import TrainConfig, Trainer, distributed
 from hrkd_lite.train.distributed import agree_scores, make_accelerator, process_slice, shard
 
@@ -62,6 +63,14 @@ def test_mixed_precision_is_off_on_cpu_with_a_note(capsys: pytest.CaptureFixture
     assert capsys.readouterr().err.count("mixed_precision='fp16' needs a GPU") == 1
     with pytest.raises(HrkdError, match="mixed_precision.*'fp8'.*bf16"):
         TrainConfig(epochs=1, lr=1e-2, mixed_precision="fp8")
+
+
+def test_profiles_choose_mixed_precision() -> None:
+    assert {n: p.mixed_precision for n, p in PROFILES.items()} == {
+        "ci": "no", "cpu": "no", "gpu": "fp16", "paper": "fp16"
+    }
+    with pytest.raises(HrkdError, match="mixed_precision"):
+        PROFILES["ci"].with_overrides(mixed_precision="half")
 
 
 def _run(args: list[str], out: Path) -> subprocess.Popen:
