@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,21 +33,14 @@ from hrkd_lite.methods.adabert.probes import TeacherTargets
 from hrkd_lite.methods.adabert.search import build_optimizer, search_loss
 from hrkd_lite.methods.adabert.supernet import Supernet
 from hrkd_lite.models.factory import build_student, build_teacher
-from hrkd_lite.models.measure import count_parameters
+from hrkd_lite.models.measure import count_parameters, round_robin_latency
 from hrkd_lite.utils import atomic_write_json, seed_everything
 
 
 def round_robin(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, float]]:
-    """One warm-up call each, then ``repeats`` rounds calling each once: median and min in ms."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(1000 * (time.perf_counter() - t0))
-    return {k: {"median_ms": statistics.median(v), "min_ms": min(v)} for k, v in times.items()}
+    """Median and min in ms, sampled round by round (``hrkd_lite.models.measure.round_robin_latency``)."""
+    res = round_robin_latency(fns, repeats)
+    return {k: {"median_ms": v["median_ms"], "min_ms": v["min_ms"]} for k, v in res.items()}
 
 
 def batch(B: int, T: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,8 +20,6 @@ steps are interleaved round by round so that load from other processes affects t
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
@@ -36,22 +34,16 @@ from hrkd_lite.methods.hrkd import HRKDConfig, MetaGraph, preset
 from hrkd_lite.methods.hrkd.step import HRKDStudent, hrkd_step
 from hrkd_lite.methods.shared.teachers import TeacherBank
 from hrkd_lite.models.factory import build_student, build_teacher, teacher_layers_for_student
+from hrkd_lite.models.measure import round_robin_latency
 from hrkd_lite.train import build_optimizer
 from hrkd_lite.utils import seed_everything
 
 
 def timed_round_robin(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, tuple[float, float]]:
-    """One warm-up call each, then ``repeats`` rounds calling every function once per round, so a load
-    change on a shared machine hits all of them alike. Returns name -> (median s, min s)."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+    """Training steps timed round by round (``round_robin_latency`` with autograd on), so a load change
+    on a shared machine hits all of them alike. Returns name -> (median s, min s)."""
+    res = round_robin_latency(fns, repeats, no_grad=False)
+    return {k: (v["median_ms"] / 1000, v["min_ms"] / 1000) for k, v in res.items()}
 
 
 def main() -> None:

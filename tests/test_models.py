@@ -10,12 +10,14 @@ import torch
 from hrkd_lite.errors import HrkdError
 from hrkd_lite.models import (
     PRESETS,
+    BertConfig,
     BertEncoder,
     MultiDomainClassifier,
     config_parameter_counts,
     count_parameters,
     factory,
     model_latency,
+    round_robin_latency,
     truncate_encoder,
 )
 
@@ -132,6 +134,21 @@ def test_unknown_model_name_is_clear(monkeypatch):
 def test_latency_is_measured():
     lat = model_latency(tiny_encoder(), batch_size=2, seq_len=8, repeats=3)
     assert lat["median_ms"] > 0 and lat["repeats"] == 3
+    assert lat["p10_ms"] <= lat["median_ms"] <= lat["p90_ms"]
+
+
+def test_latency_grows_with_depth():
+    """Six layers take longer than one (same width), measured round by round by the one Timer helper."""
+    cfg = BertConfig(vocab_size=200, hidden_size=128, num_layers=6, num_heads=4, intermediate_size=512,
+                     max_position_embeddings=64)
+    torch.manual_seed(0)
+    deep = BertEncoder(cfg).eval()
+    shallow = BertEncoder(BertConfig(**{**cfg.to_dict(), "num_layers": 1})).eval()
+    ids = torch.randint(5, 200, (4, 32))
+    mask = torch.ones_like(ids)
+    res = round_robin_latency({"L1": lambda: shallow(ids, mask), "L6": lambda: deep(ids, mask)}, repeats=5)
+    assert res["L1"]["repeats"] == res["L6"]["repeats"] == 5
+    assert res["L1"]["median_ms"] < res["L6"]["median_ms"]
 
 
 @pytest.mark.slow

@@ -10,10 +10,18 @@ from hrkd_lite.models.factory import (
     minilm_dir,
     truncate_encoder,
 )
-from hrkd_lite.models.measure import config_parameter_counts, count_parameters, latency_table, model_latency
+from hrkd_lite.models.measure import (
+    config_parameter_counts,
+    count_parameters,
+    latency_table,
+    measure_latency,
+    model_latency,
+    round_robin_latency,
+)
 
 __all__ = [
     "PRESETS", "BertConfig", "BertEncoder", "EncoderOutput", "ModelOutput", "MultiDomainClassifier",
     "build_student", "build_teacher", "load_encoder", "load_tokenizer", "minilm_dir", "truncate_encoder",
-    "config_parameter_counts", "count_parameters", "latency_table", "model_latency",
+    "config_parameter_counts", "count_parameters", "latency_table", "measure_latency", "model_latency",
+    "round_robin_latency",
 ]

@@ -7,11 +7,12 @@ per layer 4(H²+H) attention + 2H (attention LN) + 2·H·F + F + H FFN + 2H (out
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
+from torch.utils import benchmark
 
 from hrkd_lite.models.bert import BertConfig
 
@@ -61,24 +62,42 @@ def config_parameter_counts(cfg: BertConfig, pooler: bool | None = None) -> dict
     return out
 
 
-@torch.no_grad()
+def round_robin_latency(fns: dict[str, Callable[[], object]], repeats: int = 20, warmup: int = 1,
+                        no_grad: bool = True) -> dict[str, dict[str, Any]]:
+    """THE latency helper: wall time of each ``fn()`` in milliseconds, one ``torch.utils.benchmark.Timer``
+    per function (CUDA-synchronised, thread count pinned), sampled round by round (every function once
+    per round) so load changes on a shared machine hit all of them alike.
+
+    Each sample is ``Timer.timeit(1)``, which runs the function twice untimed right before the timed
+    call; ``no_grad=False`` times functions that need autograd (a training step).
+    Returns ``{name: {"median_ms", "min_ms", "p10_ms", "p90_ms", "all_ms", "repeats"}}``.
+    """
+    threads = torch.get_num_threads()
+    timers = {k: benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads) for k, fn in fns.items()}
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    with torch.set_grad_enabled(not no_grad):
+        for _ in range(max(1, int(repeats))):
+            for k, timer in timers.items():
+                times[k].append(1000 * timer.timeit(1).raw_times[0])
+    out = {}
+    for k, v in times.items():
+        q = sorted(v)
+        out[k] = {"median_ms": statistics.median(v), "min_ms": q[0], "p10_ms": q[len(q) // 10],
+                  "p90_ms": q[(9 * len(q)) // 10], "all_ms": v, "repeats": len(v)}
+    return out
+
+
 def measure_latency(fn: Callable[[], object], repeats: int = 20, warmup: int = 3,
                     device: torch.device | str = "cpu") -> dict[str, float]:
-    """Median and spread of the wall time of ``fn()`` in milliseconds (CUDA-synchronised on GPU)."""
-    dev = torch.device(device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1000)
-    q = sorted(times)
-    return {"median_ms": statistics.median(times), "p10_ms": q[len(q) // 10], "p90_ms": q[(9 * len(q)) // 10],
-            "repeats": repeats}
+    """Median and spread of the wall time of ``fn()`` in ms (:func:`round_robin_latency` of one function).
+
+    ``device`` is accepted for compatibility; the Timer synchronises CUDA by itself.
+    """
+    res = round_robin_latency({"fn": fn}, repeats, warmup)["fn"]
+    return {k: res[k] for k in ("median_ms", "p10_ms", "p90_ms", "repeats")}
 
 
 def model_latency(model: nn.Module, batch_size: int, seq_len: int, repeats: int = 20,
