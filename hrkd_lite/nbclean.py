@@ -1,5 +1,9 @@
 """Strip outputs, execution counts and widget state from notebooks (``python -m hrkd_lite.nbclean DIR``),
-or check that they are stripped (``--check``; exit 1 and a list of offenders otherwise)."""
+or check that they are stripped (``--check``; exit 1 and a list of offenders otherwise).
+
+Stripping is ``nbstripout.strip_output`` (cell ids kept, so a stripped notebook diffs only where it
+changed; widget state and per-cell execution timings dropped too); the check is our own short list.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +27,12 @@ def notebook_problems(nb: dict) -> list[str]:
 
 
 def strip(nb: dict) -> dict:
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "code":
-            cell["outputs"] = []
-            cell["execution_count"] = None
-        cell.get("metadata", {}).pop("execution", None)
-    nb.get("metadata", {}).pop("widgets", None)
-    return nb
+    """``nb`` without outputs, execution counts, widget state and execution timings (nbstripout)."""
+    from nbformat import from_dict
+    from nbstripout import strip_output
+
+    return strip_output(from_dict(nb), keep_output=False, keep_count=False, keep_id=True,
+                        extra_keys=["metadata.widgets", "cell.metadata.execution"])
 
 
 def notebooks(root: Path) -> list[Path]:

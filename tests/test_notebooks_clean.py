@@ -33,4 +33,8 @@ def test_checker_catches_outputs_and_widgets():
     nb = {"cells": [{"cell_type": "code", "source": [], "outputs": [{"x": 1}], "execution_count": 3,
                      "metadata": {}}], "metadata": {"widgets": {"state": {}}}}
     assert len(notebook_problems(nb)) == 3
-    assert notebook_problems(strip(nb)) == []
+    nb["cells"][0]["metadata"] = {"execution": {"iopub.status.busy": "x"}, "tags": ["keep"]}
+    nb["cells"][0]["id"] = "cell-a"
+    clean = strip(nb)  # nbstripout: outputs, counts, widget state and timings go; ids and tags stay
+    assert notebook_problems(clean) == []
+    assert clean["cells"][0]["metadata"] == {"tags": ["keep"]} and clean["cells"][0]["id"] == "cell-a"
