@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import PartialState
 from accelerate.utils import set_seed
@@ -20,6 +24,26 @@ def seed_everything(seed: int) -> None:
     ``torch.Generator`` / ``numpy.random.Generator`` instead of reseeding the global state.
     """
     set_seed(int(seed) % (2**32))
+
+
+@contextlib.contextmanager
+def forked_rng(seed: int | None = None) -> Iterator[None]:
+    """Run a block on its own global random streams (Python, NumPy, torch CPU and CUDA), seeded from
+    ``seed`` when given; the caller's states are put back afterwards, even on an exception.
+
+    For library code that must use the global streams (``nn.Dropout`` draws from them) without
+    reseeding them for its caller.
+    """
+    py_state, np_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            if seed is not None:
+                seed_everything(seed)
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 def pick_device(preference: str = "auto") -> torch.device:

@@ -323,3 +323,22 @@ def test_resume_with_other_schedule_is_refused(tmp_path: Path) -> None:
         Trainer(model, loss_fn, eval_fn, ToyBatches(), config).fit()
     config, loss_fn, eval_fn = make(model, data, epochs=2, out_dir=str(tmp_path), resume=False)
     assert Trainer(model, loss_fn, eval_fn, ToyBatches(), config).fit().steps == 16
+
+
+def test_fit_leaves_the_callers_random_state_alone() -> None:
+    """fit() seeds its own dropout streams and hands the global ones back unchanged."""
+    data, model = ToyData(), Toy()
+    config, loss_fn, eval_fn = make(model, data, max_steps=3)
+    torch.manual_seed(123)
+    np.random.seed(5)
+    expected_torch, expected_np = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(123)
+    np.random.seed(5)
+    Trainer(model, loss_fn, eval_fn, ToyBatches(), config).fit()
+    assert torch.equal(torch.rand(3), expected_torch) and np.array_equal(np.random.rand(3), expected_np)
+    # and training itself is still a function of config.seed only
+    other = Toy()
+    config, loss_fn, eval_fn = make(other, data, max_steps=3)
+    torch.manual_seed(999)
+    Trainer(other, loss_fn, eval_fn, ToyBatches(), config).fit()
+    assert_same(weights(model), weights(other))

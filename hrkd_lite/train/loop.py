@@ -56,7 +56,7 @@ from hrkd_lite.train.checkpoint import (
     state_dict_copy,
 )
 from hrkd_lite.train.optim import build_optimizer, linear_warmup_decay
-from hrkd_lite.utils import atomic_write_json, seed_everything
+from hrkd_lite.utils import atomic_write_json, forked_rng
 
 LAST = "last.safetensors"
 HISTORY = "history.json"
@@ -356,9 +356,17 @@ class Trainer:
         return itertools.islice(items, skip, self.steps_per_epoch)
 
     def fit(self) -> TrainResult:
-        """Train to ``total_steps`` (resuming from ``out_dir/last.safetensors`` when allowed)."""
+        """Train to ``total_steps`` (resuming from ``out_dir/last.safetensors`` when allowed).
+
+        Dropout draws from the global random streams, seeded here from ``config.seed`` (plus the process
+        index: own masks per process) inside :func:`hrkd_lite.utils.forked_rng`, so the caller's random
+        state is the same after ``fit`` as before it.
+        """
+        with forked_rng(self.config.seed + self.accelerator.process_index):
+            return self._fit()
+
+    def _fit(self) -> TrainResult:
         cfg = self.config
-        seed_everything(cfg.seed + self.accelerator.process_index)  # own dropout masks per process
         self._resume()
         started = time.perf_counter()
         seconds_before = self.result.seconds
