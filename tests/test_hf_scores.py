@@ -9,7 +9,7 @@ from transformers import BertModel
 
 from hrkd_lite.models import PRESETS, BertEncoder, factory
 from hrkd_lite.models.bert import MASK_VALUE
-from hrkd_lite.models.hf_scores import ATTENTION, hf_encoder_output
+from hrkd_lite.models.hf_scores import ATTENTION, hf_encoder_output, library_route_gap
 
 
 def _batch(vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,6 +61,10 @@ def test_tiny_random_bert_scores_equal_ours() -> None:
     _assert_same(ours, lib, mask)
     assert hf.config._attn_implementation == before != ATTENTION  # switched back after the call
     torch.testing.assert_close(lib.hidden_states[-1], plain, rtol=0, atol=1e-5)  # the model's own output kept
+    gap = library_route_gap(enc, hf, ids, mask)
+    assert gap["layers"] == c.num_layers and gap["hidden"] < 1e-5 and gap["scores"] < 1e-5
+    enc.layers[0].attention.self.key.bias.data += 0.1  # a real difference shows
+    assert library_route_gap(enc, hf, ids, mask)["scores"] > 1e-3
     s = lib.attention_scores[0]
     assert s.shape == (3, c.num_heads, 12, 12)
     assert (s[2, :, :, 3:] < MASK_VALUE / 2).all() and (s[0] > MASK_VALUE / 2).all()  # padded keys only

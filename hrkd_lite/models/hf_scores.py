@@ -99,3 +99,18 @@ def hf_encoder_output(model: nn.Module, input_ids: torch.Tensor, attention_mask:
     finally:
         model.set_attn_implementation(previous)
     return EncoderOutput(list(out.hidden_states), [s for s, _ in sink], [v for _, v in sink])
+
+
+@torch.no_grad()
+def library_route_gap(encoder: nn.Module, hf_model: nn.Module, input_ids: torch.Tensor,
+                      attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> dict[str, float]:
+    """Largest absolute differences between our encoder and the library route on one batch (eval mode):
+    ``hidden`` (every layer, real tokens), ``scores`` (every layer, real query and key), ``layers``."""
+    ours = encoder.eval()(input_ids, attention_mask, token_type_ids)
+    lib = hf_encoder_output(hf_model.eval(), input_ids, attention_mask, token_type_ids)
+    real = attention_mask.bool()
+    pairs = real[:, None, :, None] & real[:, None, None, :]  # (B, 1, T, T)
+    hidden = max(float((a - b)[real].abs().max()) for a, b in zip(ours.hidden_states, lib.hidden_states))
+    scores = max(float((a - b).masked_select(pairs).abs().max())
+                 for a, b in zip(ours.attention_scores, lib.attention_scores))
+    return {"hidden": hidden, "scores": scores, "layers": float(len(lib.attention_scores))}
