@@ -1,4 +1,6 @@
-"""Generic training: AdamW + warmup/decay schedule, atomic safetensors checkpoints, the training loop."""
+"""Generic training on Hugging Face accelerate: the loop (``loop``: per-domain best-dev selection, resume,
+mixed precision), its settings (``config``), data parallelism (``distributed``), AdamW + warmup/decay
+(``optim``), atomic safetensors checkpoints (``checkpoint``) and their tagged-JSON metadata (``tagged_json``)."""
 
 from hrkd_lite.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from hrkd_lite.train.loop import Batches, EvalFn, LossFn, StepCallback, TrainConfig, Trainer, TrainResult

@@ -34,8 +34,8 @@ from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 
 from hrkd_lite.errors import HrkdError, check_choice
+from hrkd_lite.train.config import PRECISIONS
 
-PRECISIONS = ("no", "fp16", "bf16")
 _NOTED: set[str] = set()
 
 
