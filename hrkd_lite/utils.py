@@ -51,7 +51,7 @@ def pick_device(preference: str = "auto") -> torch.device:
     accelerate assigned to this process); any other string is passed to torch.device."""
     if preference == "auto":
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: this process's device
-            return PartialState().device
+            return PartialState(cpu=not torch.cuda.is_available()).device
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(preference)
 

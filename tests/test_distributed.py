@@ -1,9 +1,15 @@
 """Data parallelism and mixed precision of the trainer (accelerate), on the CPU.
 
-The slow test launches ``accelerate launch --cpu --num_processes 2`` (gloo) next to a one-process run
-with the same global batch. Stated tolerance: every logged training loss within 1e-5 of the
-one-process run (only the float summation order differs; measured: <= 1.2e-7), and every dev / test
-accuracy within one example (measured: identical).
+The slow tests launch ``accelerate launch --multi_gpu --num_processes 2`` (on a machine without GPUs:
+two CPU processes, gloo) next to a one-process run with the same global batch. Stated tolerances:
+
+* toy trainer without dropout (tests/dist_worker.py): weights within 1e-5 and logged losses within
+  1e-5 of the one-process run, identical gathered dev scores and best steps (measured: 1.0e-7 weights,
+  1.2e-7 losses);
+* ``run student --profile ci`` (BERT student WITH dropout: each process draws its own masks, so the two
+  runs differ by dropout noise, 6 steps, 24 dev / test reviews per domain): per-domain mean training
+  loss within 0.05 and average dev / test accuracy within 0.15 (measured: 0.016 loss, 0.073 dev,
+  0.042 test).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from torch import nn
 
@@ -82,12 +89,43 @@ def _run(args: list[str], out: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _launch() -> list[str]:
+    bindir = Path(sys.executable).parent
+    # `--multi_gpu` is accelerate's torchrun launcher; without GPUs the trainer runs on the CPU with gloo.
+    # (`--cpu --num_processes 2` would start ONE process unless an MPI hostfile is given.)
+    return [str(bindir / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+
+@pytest.mark.slow
+def test_trainer_on_two_processes_reaches_the_one_process_weights(tmp_path: Path) -> None:
+    """Toy run (no dropout): same weights to 1e-5, same gathered dev scores and best steps, one writer."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    worker = str(ROOT / "tests" / "dist_worker.py")
+    procs = [subprocess.Popen([*cmd, worker, str(tmp_path / name)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+             for name, cmd in (("two", _launch()), ("one", [sys.executable]))]
+    for proc in procs:
+        log, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, log[-3000:]
+    one = json.loads((tmp_path / "one" / "result.json").read_text())
+    two = json.loads((tmp_path / "two" / "result.json").read_text())
+    assert (one["world"], two["world"]) == (1, 2)
+    assert [h["loss"] for h in two["history"]] == pytest.approx([h["loss"] for h in one["history"]], abs=1e-5)
+    assert [h["loss_d1"] for h in two["history"]] == pytest.approx([h["loss_d1"] for h in one["history"]], abs=1e-5)
+    assert [e["scores"] for e in two["evals"]] == [e["scores"] for e in one["evals"]]
+    assert two["best"] == one["best"]
+    w1 = safetensors.torch.load_file(str(tmp_path / "one" / "weights.safetensors"))
+    w2 = safetensors.torch.load_file(str(tmp_path / "two" / "weights.safetensors"))
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], rtol=0, atol=1e-5)
+    assert sorted(p.name for p in (tmp_path / "two" / "run").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one" / "run").iterdir())
+
+
 @pytest.mark.slow
 def test_two_cpu_processes_match_one_process(tmp_path: Path) -> None:
-    bindir = Path(sys.executable).parent
-    launch = [str(bindir / "accelerate"), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no"]
-    two = _run(launch, tmp_path / "two")
+    two = _run(_launch(), tmp_path / "two")
     one = _run([sys.executable], tmp_path / "one")
     for proc in (two, one):
         log, _ = proc.communicate(timeout=300)
@@ -97,11 +135,14 @@ def test_two_cpu_processes_match_one_process(tmp_path: Path) -> None:
     ]
     a = json.loads((tmp_path / "one" / "metrics.json").read_text())
     b = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert set(a) == set(b) and a["domains"] == b["domains"]
     for split in ("dev", "test"):
-        for dom, acc in a["accuracy"][split].items():
-            assert abs(acc - b["accuracy"][split][dom]) <= 1 / 24 + 1e-9, (split, dom)
+        assert set(a["accuracy"][split]) == set(b["accuracy"][split])
+        assert abs(a["accuracy"][split]["average"] - b["accuracy"][split]["average"]) <= 0.15, split
     for dom in a["domains"]:
-        h1 = json.loads((tmp_path / "one" / "student" / dom / "history.json").read_text())["history"]
-        h2 = json.loads((tmp_path / "two" / "student" / dom / "history.json").read_text())["history"]
-        assert len(h1) == len(h2) > 1
-        assert [h["loss"] for h in h2] == pytest.approx([h["loss"] for h in h1], abs=1e-5)
+        h1 = json.loads((tmp_path / "one" / "student" / dom / "history.json").read_text())
+        h2 = json.loads((tmp_path / "two" / "student" / dom / "history.json").read_text())
+        assert (h1["processes"], h2["processes"]) == (1, 2)
+        assert len(h1["history"]) == len(h2["history"]) > 1
+        mean1, mean2 = (sum(h["loss"] for h in h["history"]) / len(h["history"]) for h in (h1, h2))
+        assert abs(mean1 - mean2) <= 0.05, dom

@@ -341,5 +341,6 @@ class Trainer:
         self.result.steps = self.step
         self.result.seconds = seconds_before + time.perf_counter() - started
         if self.out_dir is not None and self.is_main:
-            atomic_write_json(self.out_dir / HISTORY, {**self.result.to_dict(), "config": asdict(cfg)})
+            atomic_write_json(self.out_dir / HISTORY, {**self.result.to_dict(), "config": asdict(cfg),
+                                                       "processes": self.accelerator.num_processes})
         return self.result
