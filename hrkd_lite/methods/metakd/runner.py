@@ -199,7 +199,8 @@ def distill_student(ctx: RunContext, teacher: TeacherView, target: int, cfg: Met
     common = {"epochs": prof.student_epochs, "lr": prof.student_lr, "head_of": lambda d: 0}
     if cfg.schedule == "two_stage":
         tc = TrainConfig(epochs=prof.student_epochs, lr=prof.student_lr, seed=ctx.seed,
-                         out_dir=str(ctx.out_dir / name / "stage1"), desc=f"{name} stage 1", progress=ctx.progress)
+                         out_dir=str(ctx.out_dir / name / "stage1"), desc=f"{name} stage 1", progress=ctx.progress,
+                         mixed_precision=prof.mixed_precision)
         Trainer(student, stage1, None, DomainBatches(ctx, [target], ctx.seed), tc).fit()
         res = train_with_selection(ctx, student, clf, stage2, [target], name=f"{name}/stage2", **common)
     else:

@@ -14,6 +14,7 @@ from hrkd_lite.errors import HrkdError
 from hrkd_lite.methods.shared.context import RunContext
 from hrkd_lite.methods.shared.evaluation import with_average
 from hrkd_lite.models import MultiDomainClassifier, count_parameters, latency_table
+from hrkd_lite.train.distributed import is_main_process
 from hrkd_lite.utils import atomic_write_json
 
 
@@ -25,11 +26,14 @@ def measure_model(ctx: RunContext, model: MultiDomainClassifier) -> tuple[dict, 
 
 def write_metrics(ctx: RunContext, method: str, dev: dict[str, float], test: dict[str, float],
                   model: MultiDomainClassifier | None, extra: dict | None = None) -> dict:
-    params, latency = measure_model(ctx, model) if model is not None else ({}, {})
+    # launched on several processes: the first one times the model (alone) and writes the file
+    main = is_main_process()
+    params, latency = measure_model(ctx, model) if model is not None and main else ({}, {})
     metrics = {"method": method, "profile": ctx.profile.name, "data": ctx.data.source, "seed": ctx.seed,
                "domains": ctx.domains, "accuracy": {"dev": with_average(dev), "test": with_average(test)},
                "params": params, "latency_ms": latency, **(extra or {})}
-    atomic_write_json(ctx.out_dir / "metrics.json", metrics)
+    if main:
+        atomic_write_json(ctx.out_dir / "metrics.json", metrics)
     return metrics
 
 

@@ -49,7 +49,8 @@ def train_with_selection(ctx: RunContext, model: torch.nn.Module, classifier: Mu
         return {names[d]: accuracy(classifier, ctx, d, "dev", head_of(d)) for d in domains}
 
     cfg = TrainConfig(epochs=epochs, lr=lr, eval_every=ctx.profile.eval_every, seed=ctx.seed,
-                      out_dir=str(ctx.out_dir / name), desc=name, progress=ctx.progress, max_steps=max_steps)
+                      out_dir=str(ctx.out_dir / name), desc=name, progress=ctx.progress, max_steps=max_steps,
+                      mixed_precision=ctx.profile.mixed_precision)
     trainer = Trainer(model, loss_fn, eval_fn, DomainBatches(ctx, domains, ctx.seed, sampler_mode), cfg,
                       callbacks=callbacks)
     result = trainer.fit()
@@ -60,5 +61,6 @@ def train_with_selection(ctx: RunContext, model: torch.nn.Module, classifier: Mu
         test[names[d]] = accuracy(classifier, ctx, d, "test", head_of(d))
     # The run is complete: its resume state (weights + AdamW moments, ~3x the model) is no longer
     # needed; the best-dev weights stay. This keeps a notebook's runs folder to a few hundred MB.
-    (Path(cfg.out_dir) / LAST).unlink(missing_ok=True)
+    if trainer.is_main:
+        (Path(cfg.out_dir) / LAST).unlink(missing_ok=True)
     return {"dev": dev, "test": test, "result": result, "trainer": trainer}
