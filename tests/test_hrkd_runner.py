@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 
 from hrkd_lite.cli import main
+from hrkd_lite.data import load_data
+from hrkd_lite.experiments.nb04 import run_graph
 from hrkd_lite.methods.hrkd import PRESETS, Recording
 from hrkd_lite.methods.registry import get_method
+from hrkd_lite.methods.shared.context import prepare
+from hrkd_lite.profiles import get_profile
 
 COMMON = ["--profile", "ci", "--data", "synthetic", "--domains", "books,kitchen", "--no-progress"]
 
@@ -60,6 +64,15 @@ def test_cli_hrkd_records_every_step_and_resumes(teacher_dir, tmp_path):
     assert rec.num_steps == 3 and list(rec.steps) == [1, 2, 3] and rec.weights.shape == (3, 3, 2)
     assert np.allclose(rec.weights.sum(-1), 1.0, atol=1e-5)
     assert list(rec.snap_steps) == [1, 3] and rec.snap_prototypes.shape == (2, 3, 2, 384)
+    # per-group prototypes both ways (ci: 8 examples per domain = one group of 8), for the live recomputation
+    assert rec.snap_groups_padding.shape == rec.snap_groups_masked.shape == (2, 1, 3, 2, 384)
+    assert np.allclose(rec.snap_groups_padding[:, 0], rec.snap_prototypes, atol=1e-6)
+    assert not np.allclose(rec.snap_groups_padding, rec.snap_groups_masked)  # ci batches hold padding
+    # the frozen graph rebuilt from the seed reproduces the recorded eval-mode weights (checked inside)
+    ctx = prepare(get_profile("ci"), load_data("synthetic", profile=get_profile("ci"), domains=["books", "kitchen"]),
+                  seed=0, out_dir=tmp_path / "ctx", progress=False)
+    graph = run_graph(ctx, rec)
+    assert not graph.training and graph.num_layers == 3
     # rerunning the same command resumes from last.safetensors: no new step, recording unchanged
     assert main(args) == 0
     again = Recording.load(out)

@@ -13,11 +13,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from hrkd_lite.data import MultiDomainData
-from hrkd_lite.errors import check_choice
+from hrkd_lite.errors import HrkdError, check_choice
 from hrkd_lite.methods.baselines.runner import run_student, run_tinybert
+from hrkd_lite.methods.hrkd.config import HRKDConfig
+from hrkd_lite.methods.hrkd.graph import MetaGraph
+from hrkd_lite.methods.hrkd.recorder import Recording
 from hrkd_lite.methods.hrkd.runner import remove_checkpoints, run_hrkd
+from hrkd_lite.methods.hrkd.step import build_hrkd_student
 from hrkd_lite.methods.shared.context import RunContext, prepare
 from hrkd_lite.methods.shared.metrics import read_metrics
 from hrkd_lite.methods.shared.teachers import run_multi_teacher
@@ -144,3 +149,83 @@ def results_markdown(runs: dict[str, list[dict]], split: str = "test", labels: d
                  for d in domains]
         lines.append(f"| {(labels or {}).get(name, name)} | {n} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
+
+
+def run_graph(ctx: RunContext, rec: Recording, atol: float = 1e-5) -> MetaGraph:
+    """The MetaGraph of a recorded run, rebuilt from the run's seed and switches (``rec.meta``).
+
+    With ``graph_trainable=False`` (the reference code) the graph never leaves its init, so the rebuilt
+    graph *is* the run's graph. Checked, not assumed: its eval-mode weights on the recorded per-group
+    prototypes must equal the recorded ``snap_weights_eval`` to ``atol`` (HrkdError otherwise, e.g. for a
+    trainable graph, whose recorded weights come from moved parameters). Returned in eval mode on the CPU.
+    """
+    cfg = HRKDConfig(**rec.meta["config"])
+    if not cfg.use_graph:
+        raise HrkdError("a no-graph run has no MetaGraph to rebuild")
+    sctx = sub_context(ctx, ctx.out_dir, int(rec.meta["seed"]))
+    graph = build_hrkd_student(sctx, cfg, int(rec.snap_prototypes.shape[-1])).graph.cpu().eval()
+    groups = rec.snap_groups_masked if cfg.prototype_masked else rec.snap_groups_padding
+    if len(groups) == 0:
+        raise HrkdError("the recording has no per-group prototype snapshots; rerun it with this package")
+    with torch.no_grad():
+        again = np.stack([graph(torch.as_tensor(g)).weights.mean(dim=0).numpy() for g in groups])
+    gap = float(np.abs(again - rec.snap_weights_eval).max())
+    if gap > atol:
+        raise HrkdError(f"the rebuilt graph gives weights {gap:.2e} away from the recorded ones (tolerance "
+                        f"{atol:g}); only a frozen graph (graph_trainable=False) can be rebuilt from its seed")
+    return graph
+
+
+# ------------------------------------------------------------------ notebook 04, §5: the results table
+
+#: The HRKD variants of the results table, in table order, and the baselines (``BASELINES``).
+VARIANTS = ("hrkd", "trainable_graph", "no_graph", "no_hierarchy", "averaging", "no_reference_attention")
+TABLE_BASELINES = ("student", "tinybert")
+#: Variants run with every seed of the profile; on ``cpu`` the three architecture ablations get one seed.
+MAIN_VARIANTS = ("hrkd", "trainable_graph", "no_graph")
+LABELS = {"student": "student (no KD)", "tinybert": "TinyBERT-KD (single)", "hrkd": "HRKD (frozen graph)",
+          "trainable_graph": "HRKD (trainable graph)", "no_graph": "w/o graph (multi TinyBERT-KD)",
+          "no_hierarchy": "w/o hierarchy", "averaging": "averaging", "no_reference_attention": "w/o self-attention"}
+
+
+def results_suite(ctx: RunContext, teacher_dir: Path, runs_dir: Path, seeds: Sequence[int], *,
+                  ablation_seeds: Sequence[int] | None = None, reuse: bool = True) -> dict[str, list[dict]]:
+    """Every run of notebook 04's results table: :data:`MAIN_VARIANTS` and the baselines for ``seeds``, the
+    other variants for ``ablation_seeds`` (default ``seeds``). ``{name: [metrics per seed]}`` in table order."""
+    res = run_comparison(ctx, teacher_dir, runs_dir, variants=list(MAIN_VARIANTS), baselines=list(TABLE_BASELINES),
+                         seeds=list(seeds), reuse=reuse)
+    rest = [v for v in VARIANTS if v not in MAIN_VARIANTS]
+    res.update(run_comparison(ctx, teacher_dir, runs_dir, variants=rest, baselines=[],
+                              seeds=list(ablation_seeds if ablation_seeds is not None else seeds), reuse=reuse))
+    return {k: res[k] for k in (*VARIANTS, *TABLE_BASELINES)}
+
+
+def graph_change_report(results: dict[str, list[dict]]) -> list[str]:
+    """One line per graph variant: how far its graph parameters moved (``graph_max_abs_change``).
+
+    Checked: a frozen graph (every variant but ``trainable_graph``) must not have moved at all, and a
+    trainable one must have moved; HrkdError names the run otherwise. ``no_graph`` has no graph.
+    """
+    lines = []
+    for name, runs in results.items():
+        if name in BASELINES or name == "no_graph":
+            continue
+        moved = [float(m["graph_max_abs_change"]) for m in runs]
+        frozen = name != "trainable_graph"
+        if (frozen and any(v != 0.0 for v in moved)) or (not frozen and not all(v > 0 for v in moved)):
+            raise HrkdError(f"{name}: graph parameters moved by {moved}, expected "
+                            f"{'exactly 0 (frozen graph)' if frozen else '> 0 (trainable graph)'}")
+        lines.append(f"{LABELS.get(name, name):32s} largest change of a graph parameter: "
+                     f"{', '.join(f'{v:.3g}' for v in moved)} ({'frozen' if frozen else 'trained'})")
+    return lines
+
+
+def few_shot_teachers(runs_dir: Path, fractions: Sequence[float], full: dict | None = None,
+                      key: str = "average") -> dict[float, float]:
+    """Test accuracy of the stage-A teacher behind each few-shot point (read from ``runs_dir/frac<f>/teacher``,
+    as :func:`few_shot_curve` with ``teacher="fraction"`` wrote them); ``full`` adds fraction 1.0."""
+    out = {float(f): float(read_metrics(Path(runs_dir) / f"frac{f:g}" / "teacher")["accuracy"]["test"][key])
+           for f in fractions}
+    if full is not None:
+        out[1.0] = float(full["accuracy"]["test"][key])
+    return out

@@ -1,7 +1,7 @@
 """HRKD fidelity switches (``docs/methods/hrkd.md`` §10) with the reference code's defaults.
 
 Every default follows the authors' code [C] (github.com/cheneydon/hrkd); the alternatives are the
-paper's apparent intent or the ablations of the paper's tables (whose exact form is NOT FOUND, docs/methods/hrkd.md §8).
+our unverified reading of the paper's intent (NOT FOUND) or the ablations of the paper's tables (whose exact form is NOT FOUND, docs/methods/hrkd.md §8).
 Presets name the variants the notebook compares (:data:`PRESETS`, :func:`preset`).
 """
 

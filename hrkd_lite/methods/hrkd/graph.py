@@ -61,7 +61,7 @@ class MetaGraph(nn.Module):
         super().__init__()
         cfg = config or HRKDConfig()
         self.hidden, self.num_layers, self.num_domains = hidden, num_layers, num_domains
-        self.num_heads = cfg.gat_heads
+        self.num_heads, self.xavier_gain = cfg.gat_heads, cfg.xavier_gain
         self.gats = nn.ModuleList(
             DomainGAT(hidden, heads=cfg.gat_heads, dropout=cfg.gat_dropout, alpha=cfg.gat_alpha,
                       gain=cfg.xavier_gain)

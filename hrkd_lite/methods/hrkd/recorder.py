@@ -13,7 +13,9 @@ Snapshots (few steps only: the first and each epoch end, as the H-wide vectors a
 ``snap_steps`` (K,), ``snap_prototypes`` (K, L, D, H) = P, ``snap_features`` (K, L, D, H) = the GAT
 inputs feat_m (group means), for the pictures of the method, and ``snap_weights_eval`` (K, L, D): the
 same step's weights recomputed with the graph in eval mode (no dropout), to separate the graph's
-deterministic output from its dropout noise.
+deterministic output from its dropout noise. ``snap_groups_padding`` and ``snap_groups_masked``
+(K, G, L, D, H): the step's prototypes per group, not averaged, over all positions (padding included) and
+over real tokens only, so a notebook can recompute the graph's weights under either masking.
 
 Saved as ``recorded.npz`` (arrays with a leading step axis S) + ``recorded.json`` (domains, meta).
 The weights of a no-graph run are NaN (there is no graph); its loss terms are still recorded.
@@ -34,7 +36,8 @@ from hrkd_lite.utils import atomic_write_bytes, atomic_write_json
 
 ARRAYS = ("weights", "ratios", "reference_attention", "gat_attention", "gat_out_attention",
           "layer_terms", "pred_terms")
-SNAPSHOTS = ("snap_steps", "snap_prototypes", "snap_features", "snap_weights_eval")
+SNAPSHOTS = ("snap_steps", "snap_prototypes", "snap_features", "snap_weights_eval", "snap_groups_padding",
+             "snap_groups_masked")
 NPZ_NAME, JSON_NAME = "recorded.npz", "recorded.json"
 
 
@@ -58,6 +61,8 @@ class Recording:
     snap_prototypes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 0), dtype=np.float32))
     snap_features: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 0), dtype=np.float32))
     snap_weights_eval: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), dtype=np.float32))
+    snap_groups_padding: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 0, 0), dtype=np.float32))
+    snap_groups_masked: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 0, 0), dtype=np.float32))
 
     @property
     def num_steps(self) -> int:
@@ -111,7 +116,7 @@ class Recorder:
     def __init__(self, domains: list[str], num_layers: int, num_heads: int = 8, every: int = 1) -> None:
         self.domains, self.num_layers, self.num_heads, self.every = list(domains), num_layers, num_heads, every
         self._rows: list[dict[str, np.ndarray]] = []
-        self._snaps: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._snaps: list[tuple] = []
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -146,14 +151,20 @@ class Recorder:
         row["pred_terms"] = (pt.mean(axis=0) if pt.ndim == 2 else pt).astype(np.float32)
         self._rows.append(row)
 
-    def add_snapshot(self, step: int, prototypes: Tensor, features: Tensor, weights_eval: Tensor) -> None:
+    def add_snapshot(self, step: int, prototypes: Tensor, features: Tensor, weights_eval: Tensor,
+                     groups: dict[str, Tensor] | None = None) -> None:
         """Keep P and feat_m (G, L, D, H) or (L, D, H), and the eval-mode weights (G, L, D) or (L, D) of
-        one step (groups averaged)."""
+        one step (groups averaged); ``groups`` = ``{"padding": P, "masked": P}`` (G, L, D, H) each, the
+        step's prototypes per group both ways (kept as they are)."""
         arrs = []
         for t, full in ((prototypes, 4), (features, 4), (weights_eval, 3)):
             a = t.detach().float().cpu().numpy()
             arrs.append(a.mean(axis=0) if a.ndim == full else a)
-        self._snaps.append((step, *arrs))
+        kept = []
+        for key in ("padding", "masked"):
+            g = None if groups is None else groups[key].detach().float().cpu().numpy()
+            kept.append(None if g is None else (g if g.ndim == 4 else g[None]))
+        self._snaps.append((step, *arrs, *kept))
 
     def truncate(self, upto_step: int) -> None:
         """Drop entries after optimiser step ``upto_step`` (used when a run resumes)."""
@@ -165,7 +176,9 @@ class Recorder:
         rows = [{"steps": rec.steps[i], "epochs": rec.epochs[i], **{a: getattr(rec, a)[i] for a in ARRAYS}}
                 for i in range(rec.num_steps)]
         self._rows = rows + self._rows
-        snaps = [(int(rec.snap_steps[i]), rec.snap_prototypes[i], rec.snap_features[i], rec.snap_weights_eval[i])
+        has_groups = len(rec.snap_groups_padding) == len(rec.snap_steps) and len(rec.snap_steps) > 0
+        snaps = [(int(rec.snap_steps[i]), rec.snap_prototypes[i], rec.snap_features[i], rec.snap_weights_eval[i],
+                  rec.snap_groups_padding[i] if has_groups else None, rec.snap_groups_masked[i] if has_groups else None)
                  for i in range(len(rec.snap_steps))]
         self._snaps = snaps + self._snaps
 
@@ -185,4 +198,7 @@ class Recorder:
             arrays["snap_prototypes"] = np.stack([s[1] for s in self._snaps]).astype(np.float32)
             arrays["snap_features"] = np.stack([s[2] for s in self._snaps]).astype(np.float32)
             arrays["snap_weights_eval"] = np.stack([s[3] for s in self._snaps]).astype(np.float32)
+            if all(s[4] is not None for s in self._snaps):
+                arrays["snap_groups_padding"] = np.stack([s[4] for s in self._snaps]).astype(np.float32)
+                arrays["snap_groups_masked"] = np.stack([s[5] for s in self._snaps]).astype(np.float32)
         return Recording(domains=self.domains, meta=dict(meta or {}), **arrays)

@@ -110,7 +110,7 @@ class RecordCallback:
             self.graph_change = self.max_graph_change()
         if self.pending is not None and self.pending.prototypes is not None and (step == 1 or epoch_end):
             self.recorder.add_snapshot(step, self.pending.prototypes, self.pending.features,
-                                       self.eval_weights(self.pending.prototypes))
+                                       self.eval_weights(self.pending.prototypes), self.pending.prototype_groups)
         self.pending = None
         if epoch_end or (self.eval_every and step % self.eval_every == 0):
             self.save()

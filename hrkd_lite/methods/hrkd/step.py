@@ -63,12 +63,14 @@ class StepOutput:
     prototypes: torch.Tensor | None = None
     features: torch.Tensor | None = None
     weights: torch.Tensor | None = None  # (G, L, D), differentiable (the loss used these)
+    prototype_groups: dict[str, torch.Tensor] | None = None  # {"padding", "masked"}: (G, L, D, H), detached
 
 
 def domain_terms(student: HRKDStudent, s_out: Any, t_out: Any, indices: dict, cfg: HRKDConfig,
-                 attention_mask: torch.Tensor) -> tuple[DomainTerms, torch.Tensor | None]:
-    """Per-example terms of one domain's batch (docs/methods/hrkd.md §2.1) and its prototypes (G, L, H) (§2.2; None
-    without graph).
+                 attention_mask: torch.Tensor) -> tuple[DomainTerms, torch.Tensor | None, torch.Tensor | None]:
+    """Per-example terms of one domain's batch (docs/methods/hrkd.md §2.1), its prototypes (G, L, H) (§2.2; None
+    without graph) and, detached, the prototypes under the other masking choice (for the notebook's
+    recomputation; never in the loss).
 
     The student's states are projected once (fit_m) and reused for the hidden MSE and the prototypes.
     """
@@ -81,25 +83,29 @@ def domain_terms(student: HRKDStudent, s_out: Any, t_out: Any, indices: dict, cf
         pred = pred / s_out.logits.shape[-1]  # the code's mean over classes (÷ C)
     terms = DomainTerms(emb=raw["emb"], attn=torch.stack(raw["attn"]), hid=torch.stack(raw["hid"]), pred=pred)
     if not cfg.use_graph:
-        return terms, None
+        return terms, None, None
     protos = domain_prototypes(proj, attention_mask, masked=cfg.prototype_masked,
                                group_size=cfg.prototype_group_size, detach=cfg.detach_prototypes)
-    return terms, protos
+    with torch.no_grad():
+        other = domain_prototypes(proj, attention_mask, masked=not cfg.prototype_masked,
+                                  group_size=cfg.prototype_group_size, detach=True)
+    return terms, protos, other
 
 
 def hrkd_step(student: HRKDStudent, teachers: TeacherBank, batches: list[tuple[int, dict]], indices: dict,
               cfg: HRKDConfig) -> StepOutput:
     """The HRKD loss of one step; ``batches`` = [(domain index, batch dict)] in domain order (§3)."""
-    terms, protos = [], []
+    terms, protos, others = [], [], []
     for d, b in batches:
         t_out = teachers(d, b)
         s_out = student.classifier(b["input_ids"], b["attention_mask"], b["token_type_ids"], domain=d)
-        tm, pm = domain_terms(student, s_out, t_out, indices, cfg, b["attention_mask"])
+        tm, pm, po = domain_terms(student, s_out, t_out, indices, cfg, b["attention_mask"])
         terms.append(tm)
         protos.append(pm)
+        others.append(po)
     group = cfg.prototype_group_size if cfg.use_graph else None
     layer_terms, pred_terms = group_means(terms, group)
-    weights, record, p_all, feats = None, None, None, None
+    weights, record, p_all, feats, groups = None, None, None, None, None
     if cfg.use_graph:
         if student.graph is None:
             raise HrkdError("use_graph=True but the student has no MetaGraph")
@@ -108,9 +114,12 @@ def hrkd_step(student: HRKDStudent, teachers: TeacherBank, batches: list[tuple[i
         g_out = student.graph(p_all)  # weights (G, L, D)
         weights, record, feats = g_out.weights, g_out.record(), g_out.features.detach()
         p_all = p_all.detach()
+        p_other = stack_domains(others)
+        groups = {"masked": p_all, "padding": p_other} if cfg.prototype_masked else \
+            {"padding": p_all, "masked": p_other}
     loss = hrkd_total_loss(layer_terms, pred_terms, weights, use_graph=cfg.use_graph,
                            hidden_ratio=cfg.hidden_ratio, pred_ratio=cfg.pred_ratio)
-    return StepOutput(loss, record, layer_terms.detach(), pred_terms.detach(), p_all, feats, weights)
+    return StepOutput(loss, record, layer_terms.detach(), pred_terms.detach(), p_all, feats, weights, groups)
 
 
 def build_hrkd_student(ctx: RunContext, cfg: HRKDConfig, teacher_hidden: int) -> HRKDStudent:
