@@ -13,17 +13,22 @@ switches), and keeps each ``run meta-kd`` result as ``ctx.out_dir/metrics_<label
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hrkd_lite.data import load_data
+from hrkd_lite.errors import HrkdError
 from hrkd_lite.methods.metakd.config import MetaKDConfig
 from hrkd_lite.methods.metakd.features import prototype_scores, scores_by_domain
 from hrkd_lite.methods.metakd.meta_teacher import meta_teacher_name, train_meta_teacher
 from hrkd_lite.methods.metakd.probe import domain_probe
 from hrkd_lite.methods.metakd.runner import TeacherView, expertise_table, run_meta_kd
-from hrkd_lite.methods.shared.context import RunContext
+from hrkd_lite.methods.metakd.scores import PrototypeScores
+from hrkd_lite.methods.shared.context import RunContext, prepare
 from hrkd_lite.models.factory import load_encoder
 from hrkd_lite.noise import compare
 from hrkd_lite.utils import atomic_write_json
@@ -82,6 +87,19 @@ def metakd_few_shot_curve(ctx: RunContext, target: str, fractions: Sequence[floa
     return out
 
 
+def few_shot_teachers(ctx: RunContext, target: str, curve: Mapping[str, Mapping[float, float]]
+                      ) -> dict[str, dict[float, float]]:
+    """The teachers behind :func:`few_shot_curve`'s points: each variant's teacher test accuracy on
+    ``target`` per fraction, read back from the ``metrics_fewshot_<variant>_<fraction>.json`` the curve wrote."""
+    out: dict[str, dict[float, float]] = {}
+    for v, pts in curve.items():
+        out[v] = {}
+        for f in pts:
+            m = json.loads((ctx.out_dir / f"metrics_fewshot_{v}_{f:g}.json").read_text())
+            out[v][float(f)] = float(m["per_target"][target]["teacher_test"])
+    return out
+
+
 def zero_shot(ctx: RunContext, target: str) -> dict[str, float]:
     """Test accuracy on ``target``: teachers with/without it and the students distilled from them."""
     full = run_labelled(ctx, "student_meta_target", teacher="meta", targets=target)
@@ -131,3 +149,31 @@ def lambda_table(ctx: RunContext, target: str, cfg: MetaKDConfig | None = None) 
     bank = train_meta_teacher(ctx, cfg, meta_teacher_name(cfg))
     scores = scores_by_domain(prototype_scores(ctx, cfg), range(len(ctx.domains)), len(ctx.domains))[k]
     return expertise_table(TeacherView(bank[k], 0), ctx, k, scores)
+
+
+def synthetic_scores(ctx: RunContext, ps: PrototypeScores, cfg: MetaKDConfig, out_dir: Path
+                     ) -> tuple[RunContext, PrototypeScores, np.ndarray]:
+    """t_i on synthetic data, where the generator logged each review's true share of transferable cues.
+
+    When ``ctx`` already holds synthetic data its scores ``ps`` are reused; otherwise (Amazon) the synthetic
+    data of the same profile and seed is prepared under ``out_dir`` and scored. Returns the context, the
+    scores and ``transferable_share`` (N,) in the same row order (used only to evaluate t_i, never to train).
+    """
+    if ctx.data.source != "synthetic":
+        syn = load_data("synthetic", profile=ctx.profile, seed=ctx.seed)
+        ctx = prepare(ctx.profile, syn, seed=ctx.seed, out_dir=out_dir, progress=False, tokenizer=ctx.tokenizer)
+        ps = prototype_scores(ctx, cfg)
+    share = np.concatenate([np.asarray(ctx.data.split(d, "train")["transferable_share"], dtype=float)
+                            for d in ctx.data.domains])
+    if len(share) != len(ps.scores):
+        raise HrkdError(f"{len(share)} transferable shares for {len(ps.scores)} scores")
+    return ctx, ps, share
+
+
+def correlation_verdict(summary: Mapping[str, float]) -> str:
+    """The sign of a correlation only when its 95 % bootstrap interval excludes 0 (``correlation_summary``)."""
+    if summary["ci_low"] > 0:
+        return "positive: the 95% bootstrap interval excludes 0"
+    if summary["ci_high"] < 0:
+        return "negative: the 95% bootstrap interval excludes 0"
+    return "not distinguishable from 0 at this sample size (the 95% interval contains 0)"
