@@ -83,7 +83,13 @@ def test_latency_functions_on_tiny_models(tiny_pair):
     assert seq["seq_len"] == [4, 8] and len(seq["t"]) == 2
     dep = bv.latency_vs_depth(teacher.encoder, [1, 2, 4], seq_len=8, batch_size=2, rounds=1)
     assert dep["depth"] == [1, 2, 4] and all(ms > 0 for ms in dep["ms"])
-    assert isinstance(bv.plot_latency(seq, dep, "cpu", 2), Figure)
+    seq2 = {"seq_len": [4, 8], "teacher": [4.0, 9.0], "student": [2.0, 3.0]}
+    fig = bv.plot_latency(seq2, {**dep, "ms": [1.0, 2.0, 4.0]}, "cpu", 2)
+    speed = fig.axes[1]
+    assert list(speed.lines[0].get_ydata()) == pytest.approx([2.0, 3.0])  # teacher ms / student ms
+    assert "speed-up" in speed.get_ylabel()
+    twin = [ax for ax in fig.axes if "speed-up over all layers" in ax.get_ylabel()][0]
+    assert list(twin.lines[0].get_ydata()) == pytest.approx([4.0, 2.0, 1.0])
 
 
 # -- 3. soft targets ----------------------------------------------------------------------------------

@@ -48,6 +48,16 @@ def test_static_figures_build():
     assert all(isinstance(f, Figure) for f in figs)
 
 
+def test_few_shot_plot_has_teacher_and_chance_lines():
+    ax = V.plot_metakd_few_shot({"meta": {0.25: 0.6, 1.0: 0.7}}, "books", teacher={"meta": {0.25: 0.65, 1.0: 0.8}},
+                         chance=0.5).axes[0]
+    lines = {ln.get_label(): list(ln.get_ydata()) for ln in ax.lines}
+    assert lines["student of meta-teacher"] == pytest.approx([0.6, 0.7])
+    assert lines["meta-teacher"] == pytest.approx([0.65, 0.8])
+    assert lines["chance (0.50)"] == pytest.approx([0.5, 0.5])
+    assert "one seed" in ax.get_title() and ax.get_ylim() == (0, 1.02)
+
+
 def test_score_histograms_show_each_domains_scores_with_a_density():
     ps = _scores()
     fig = V.plot_score_histograms(ps, DOMAINS)
@@ -100,12 +110,6 @@ def test_effective_weights_and_noise_verdict():
 
 
 def test_widgets_respond_to_value_headlessly():
-    w = V.TargetDomainWidget(GRID, ["books", "movies"])
-    assert w.current["target"] == "books"
-    w.control.value = "movies"
-    assert w.current["target"] == "movies" and w.current["student_meta"] == pytest.approx(0.7)
-    assert "meta: teacher 0.700 / student 0.700" in w.text.value
-
     toggle = {"per_instance": {"books": 0.6}, "batch_mean": {"books": 0.5}}
     ww = V.WeightingWidget(np.array([0.3, 0.6, 0.9]), toggle)
     assert ww.current["spread"] == pytest.approx(0.6)
@@ -113,17 +117,10 @@ def test_widgets_respond_to_value_headlessly():
     assert ww.current["spread"] == 0.0 and ww.current["accuracy"] == {"books": 0.5}
     assert np.allclose(ww.current["weights"], 0.6)
 
-    wg = V.TkdWeightWidget({0.0: 0.5, 0.5: 0.6, 2.0: 0.55}, "books")
-    assert wg.current["tkd_weight"] == 0.5
-    wg.control.value = 2.0
-    assert wg.current == {"tkd_weight": 2.0, "accuracy": 0.55}
-
 
 def test_every_widget_redraws_its_image():
     toggle = {"per_instance": {"books": 0.6}, "batch_mean": {"books": 0.5}}
-    cases = [(V.TargetDomainWidget(GRID, ["books", "movies"]), "movies"),
-             (V.WeightingWidget(np.array([0.3, 0.6, 0.9]), toggle), "batch_mean"),
-             (V.TkdWeightWidget({0.0: 0.5, 0.5: 0.6, 2.0: 0.55}, "books"), 2.0)]
+    cases = [(V.WeightingWidget(np.array([0.3, 0.6, 0.9]), toggle), "batch_mean")]
     for w, value in cases:
         before = _image(w.out)
         w.control.value = value

@@ -18,12 +18,11 @@ DOMAINS = ["books", "dvd", "electronics", "kitchen"]
 # (name, code showing the widget, how to move each control: (kind, label) with kind in
 # "slider" | "dropdown" | "toggle")
 WIDGETS: list[tuple[str, str, list[tuple[str, str]]]] = [
-    ("GraphExplorer", "HV.GraphExplorer(rec)",
-     [("slider", "step #"), ("dropdown", "layer"), ("dropdown", "edges")]),
+    ("GraphLab", "LV.GraphLab(rec, graph)", [("dropdown", "prototypes"), ("dropdown", "W2 init")]),
     ("PrototypeInspector", "HV.PrototypeInspector(rec)", [("dropdown", "layer"), ("dropdown", "domain")]),
-    ("TargetDomainWidget", "MV.TargetDomainWidget(GRID, ['books', 'dvd'])", [("dropdown", "target")]),
+    ("TransferabilityExplorer", "TE.TransferabilityExplorer(PS, TEXTS, ['books', 'dvd'], 2)",
+     [("dropdown", "domain"), ("slider", "sentences")]),
     ("WeightingWidget", "MV.WeightingWidget(np.array([0.3, 0.45, 0.6, 0.9]), TOGGLE)", [("toggle", "")]),
-    ("TkdWeightWidget", "MV.TkdWeightWidget({0.0: 0.5, 0.5: 0.6, 2.0: 0.55}, 'books')", [("slider", "γ₂")]),
     ("soft_target_widget", "bv.soft_target_widget(t, s, y, ['neg', 'pos'], [f'review {i}' for i in range(8)])[0]",
      [("slider", "T"), ("slider", "α"), ("dropdown", "example")]),
     ("layer_map_widget", "bv.layer_map_widget(teacher_layers=12, student_layers=4)[0]",
@@ -33,14 +32,19 @@ WIDGETS: list[tuple[str, str, list[tuple[str, str]]]] = [
 SETUP = """import numpy as np
 import torch
 
-from hrkd_lite.methods.hrkd import Recording
+from hrkd_lite.methods.hrkd import MetaGraph, Recording
+from hrkd_lite.methods.metakd.scores import score_examples
 from hrkd_lite.viz import background_views as bv
+from hrkd_lite.viz import hrkd_live as LV
 from hrkd_lite.viz import hrkd_views as HV
 from hrkd_lite.viz import metakd_views as MV
+from hrkd_lite.viz import transfer_explorer as TE
 
 rec = Recording.load("recording")
-GRID = {v: {"teacher": {"books": 0.8 + i / 100, "dvd": 0.7}, "student": {"books": 0.6, "dvd": 0.5 + i / 10}}
-        for i, v in enumerate(("single", "mix", "meta"))}
+torch.manual_seed(0)
+graph = MetaGraph(12, 3, 4).eval()  # the recording's graph: same seed, same shapes
+PS = score_examples(torch.randn(20, 8), torch.arange(20) % 2, torch.arange(20) // 10, 2, 2)
+TEXTS = [[f"{d} review {i}" for i in range(10)] for d in ("books", "dvd")]
 TOGGLE = {"per_instance": {"books": 0.6, "dvd": 0.7}, "batch_mean": {"books": 0.5, "dvd": 0.65}}
 g = torch.Generator().manual_seed(0)
 t, s, y = torch.randn(8, 2, generator=g) * 3, torch.randn(8, 2, generator=g), torch.arange(8) % 2"""
@@ -61,7 +65,9 @@ def write_recording(folder: Path, steps: int = 5, layers: int = 3, width: int = 
         out = graph(protos.unsqueeze(0))
         rec.add(step, 0, out.record(), torch.rand(1, layers, len(DOMAINS)), torch.rand(1, len(DOMAINS)))
         if step in (1, steps):
-            rec.add_snapshot(step, protos, out.features, graph.eval()(protos).weights)
+            masked = protos + 0.5 * torch.randn(layers, len(DOMAINS), width)
+            rec.add_snapshot(step, protos, out.features, graph.eval()(protos).weights,
+                             {"padding": protos[None], "masked": masked[None]})
             graph.train()
     rec.to_recording({"seed": 0}).save(folder)
     return folder

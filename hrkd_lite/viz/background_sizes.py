@@ -187,20 +187,35 @@ def latency_vs_depth(teacher: BertEncoder, depths: Sequence[int], seq_len: int, 
 
 
 def plot_latency(seq_res: dict[str, list[float]], depth_res: dict[str, Any], device: str, batch_size: int):
-    """Left: ms vs sequence length per model; right: ms vs depth (teacher truncated)."""
-    fig, (a, b) = new_figure(1, 2, figsize=(11, 4))
+    """Left: ms vs sequence length per model; middle: the speed-up teacher / student at each length;
+    right: ms vs depth (teacher truncated) with the speed-up over the full depth on a second axis."""
+    fig, (a, s, b) = new_figure(1, 3, figsize=(15, 4))
     for k, v in seq_res.items():
         if k != "seq_len":
             a.plot(seq_res["seq_len"], v, "o-", label=k)
-    a.set_xscale("log", base=2)
-    a.set_xticks(seq_res["seq_len"], [str(t) for t in seq_res["seq_len"]])
-    a.set_xlabel("sequence length")
+    for ax in (a, s):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(seq_res["seq_len"], [str(t) for t in seq_res["seq_len"]])
+        ax.set_xlabel("sequence length (tokens)")
     a.set_ylabel(f"median ms per batch of {batch_size}")
     a.set_title(f"latency vs sequence length (measured here, {device})")
     a.legend(fontsize=8)
+    if "teacher" in seq_res and "student" in seq_res:
+        ratio = np.asarray(seq_res["teacher"], float) / np.asarray(seq_res["student"], float)
+        s.plot(seq_res["seq_len"], ratio, "o-", color="C2")
+        s.axhline(1.0, color="grey", ls=":", lw=1, label="no speed-up")
+        s.legend(fontsize=8)
+    s.set_ylabel("speed-up (teacher ms / student ms, ×)")
+    s.set_ylim(bottom=0)
+    s.set_title("speed-up of the student")
     b.plot(depth_res["depth"], depth_res["ms"], "s-", color="gray")
     b.set_xlabel("layers kept")
     b.set_ylabel(f"median ms (batch {depth_res['batch_size']}, seq {depth_res['seq_len']})")
     b.set_title("latency vs depth (teacher truncated)")
     b.set_ylim(bottom=0)
+    full = float(depth_res["ms"][-1])
+    b2 = b.twinx()
+    b2.plot(depth_res["depth"], [full / m for m in depth_res["ms"]], "^:", color="C2")
+    b2.set_ylabel("speed-up over all layers (×)", color="C2")
+    b2.set_ylim(bottom=0)
     return fig

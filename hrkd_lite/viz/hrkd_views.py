@@ -123,19 +123,6 @@ def draw_domain_graph(ax: Any, domains: Sequence[str], weights: np.ndarray, atte
     ax.axis("off")
 
 
-def plot_graph_grid(rec: Recording, indices: Sequence[int] | None = None, kind: str = "output") -> Figure:
-    """Graphs of every layer (rows) at a few recorded steps (columns; default first, middle, last)."""
-    S, L = rec.num_steps, rec.num_layers
-    idx = list(indices) if indices is not None else sorted({0, S // 2, S - 1})
-    fig = Figure(figsize=(3.4 * len(idx), 3.4 * L), layout="constrained")
-    axes = np.asarray(fig.subplots(L, len(idx), squeeze=False))
-    for r in range(L):
-        for c, i in enumerate(idx):
-            draw_domain_graph(axes[r, c], rec.domains, rec.weights[i, r], graph_attention(rec, i, r, kind),
-                              f"layer {r}, step {int(rec.steps[i])}")
-    return fig
-
-
 def plot_weights_over_training(rec: Recording) -> Figure:
     """w_m[d] against the optimiser step, one panel per layer (uniform 1/D dashed)."""
     L, D = rec.num_layers, len(rec.domains)
@@ -243,22 +230,34 @@ def plot_results(summary: dict[str, dict[str, tuple[float, float, int]]], labels
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
     ax.set_ylabel(f"test accuracy, {key} (%)")
-    lo = min(m - s for m, s in zip(means, stds))
-    ax.set_ylim(max(0.0, lo - 5), 100)
+    lo = max(0.0, min(m - s for m, s in zip(means, stds)) - 5)
+    ax.set_ylim(lo, 100)
+    if lo > 0:  # a truncated axis says so
+        ax.set_title(f"y axis starts at {lo:.0f}%, not 0", fontsize=8, loc="left")
     return fig
 
 
-def plot_hrkd_few_shot(curve: dict[str, dict[float, dict]], key: str = "average") -> Figure:
-    """Test accuracy against the kept fraction of each train split, one line per method."""
-    fig = Figure(figsize=(4.5, 3.3), layout="constrained")
+def plot_hrkd_few_shot(curve: dict[str, dict[float, dict]], key: str = "average", teacher: dict[float, float] | None = None,
+                  chance: float | None = None, seeds: int = 1) -> Figure:
+    """Test accuracy (%) against the kept fraction of each train split, one line per method, with the
+    stage-A teacher retrained on each fraction (``teacher``: {fraction: accuracy in [0, 1]}, dashed) and
+    the chance line 1/C (``chance``, in [0, 1]). ``seeds``: runs per point (the title says "one seed")."""
+    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
     ax = fig.subplots()
     for i, (name, pts) in enumerate(curve.items()):
         fr = sorted(pts)
         ax.plot(fr, [100 * pts[f]["accuracy"]["test"][key] for f in fr], "o-", color=f"C{i}", label=name)
+    if teacher:
+        tf = sorted(teacher)
+        ax.plot(tf, [100 * teacher[f] for f in tf], "s--", color="black", ms=4, lw=1, label="teacher (stage A)")
+    if chance is not None:
+        ax.axhline(100 * chance, color="grey", ls=":", lw=1, label=f"chance ({100 * chance:.0f}%)")
     ax.set_xscale("log")
-    ax.set_xlabel("fraction of each domain's train split")
+    ax.set_xlabel("fraction of each domain's train split (log scale)")
     ax.set_ylabel(f"test accuracy, {key} (%)")
-    ax.legend()
+    ax.set_ylim(0, 101)
+    ax.legend(fontsize=7)
+    ax.set_title("few-shot (" + ("one seed" if seeds == 1 else f"{seeds} seeds") + " per point)", fontsize=10)
     return fig
 
 
@@ -290,29 +289,6 @@ class _Widget:
         from IPython.display import display
 
         display(self.widget)
-
-
-class GraphExplorer(_Widget):
-    """Domain graph of one layer at one recorded step: ``.step`` (slider over recorded steps, by index),
-    ``.layer`` (dropdown), ``.kind`` (output-layer attention or first-layer heads mean)."""
-
-    def __init__(self, rec: Recording) -> None:
-        import ipywidgets as w
-
-        self.rec = rec
-        self.step = w.IntSlider(value=rec.num_steps - 1, min=0, max=rec.num_steps - 1, description="step #")
-        self.layer = w.Dropdown(options=list(range(rec.num_layers)), value=rec.num_layers - 1, description="layer")
-        self.kind = w.Dropdown(options=list(ATTENTION_KINDS), value="output", description="edges")
-        super().__init__([self.step, self.layer, self.kind], (5.0, 4.6))
-        self.update()
-
-    def draw(self) -> None:
-        i, m = self.step.value, self.layer.value
-        weights, attn = self.rec.weights[i, m], graph_attention(self.rec, i, m, self.kind.value)
-        self.current = {"index": i, "step": int(self.rec.steps[i]), "layer": m, "weights": weights,
-                        "attention": attn}
-        draw_domain_graph(self.fig.subplots(), self.rec.domains, weights, attn,
-                          f"layer {m}, step {int(self.rec.steps[i])} ({self.kind.value} attention)")
 
 
 class PrototypeInspector(_Widget):

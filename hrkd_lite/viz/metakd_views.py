@@ -202,23 +202,35 @@ def plot_teacher_student_bars(grid: Mapping[str, Mapping[str, Any]], targets: Se
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.1))
-    title = "teachers and the students distilled from each (one student per target domain)"
+    title = "teachers and the students distilled from each (one student per target domain, one seed)"
     ax.set_title(textwrap.fill(title, width=int(10 * fig.get_figwidth())), fontsize=10)  # ~10 chars per inch
     return fig
 
 
-def plot_metakd_few_shot(curve: Mapping[str, Mapping[float, float]], target: str) -> Figure:
-    """Student test accuracy on ``target`` against the fraction of its training data, per teacher."""
-    fig = Figure(figsize=(5, 3.4), layout="constrained")
+def plot_metakd_few_shot(curve: Mapping[str, Mapping[float, float]], target: str,
+                  teacher: Mapping[str, Mapping[float, float]] | None = None, chance: float | None = None,
+                  seeds: int = 1) -> Figure:
+    """Student test accuracy on ``target`` against the fraction of its training data, per teacher variant
+    (solid), with each variant's teacher retrained on the same fraction (``teacher``, dashed) and the
+    chance line 1/C (``chance``). ``seeds``: runs per point (the title says "one seed" when 1)."""
+    fig = Figure(figsize=(5.4, 3.6), layout="constrained")
     ax = fig.subplots()
     for j, (v, pts) in enumerate(curve.items()):
         fr = sorted(pts)
         ax.plot(fr, [pts[f] for f in fr], marker="o", color=f"C{j}", label=f"student of {v}-teacher")
+        if teacher is not None and v in teacher:
+            tf = sorted(teacher[v])
+            ax.plot(tf, [teacher[v][f] for f in tf], ls="--", marker="s", ms=4, color=f"C{j}", alpha=0.7,
+                    label=f"{v}-teacher")
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance ({chance:.2f})")
     ax.set_xscale("log")
-    ax.set_xlabel(f"fraction of {target}'s training split")
-    ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=8)
-    ax.set_title(f"few-shot: target {target}", fontsize=10)
+    ax.set_xlabel(f"fraction of {target}'s training split (log scale)")
+    ax.set_ylabel("test accuracy (fraction)")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    who = "one seed" if seeds == 1 else f"{seeds} seeds"
+    ax.set_title(f"few-shot: target {target} ({who})", fontsize=10)
     return fig
 
 
@@ -231,8 +243,8 @@ def plot_zero_shot(res: Mapping[str, float], target: str) -> Figure:
     for i, n in enumerate(names):
         ax.text(res[n], i, f" {res[n]:.3f}", va="center", fontsize=8)
     ax.set_xlim(0, 1.12)
-    ax.set_xlabel(f"test accuracy on {target}")
-    ax.set_title(f"zero-shot: meta-teacher trained without {target}", fontsize=10)
+    ax.set_xlabel(f"test accuracy on {target} (fraction)")
+    ax.set_title(f"zero-shot: meta-teacher trained without {target} (one seed)", fontsize=10)
     return fig
 
 
@@ -275,31 +287,13 @@ def plot_tkd_sweep(sweep: Mapping[float, float], target: str, selected: float | 
         ax.scatter([selected], [sweep[selected]], s=150, facecolor="none", edgecolor="red", linewidth=2)
     ax.set_xlabel("γ₂ (TKD feature-loss weight)")
     ax.set_ylabel(f"student test accuracy on {target}")
-    ax.set_title("γ₂ sweep (precomputed runs)", fontsize=10)
+    ax.set_title("γ₂ sweep (one seed per γ₂)", fontsize=10)
     return fig
 
 
 # ------------------------------------------------------------------ widgets
 
 _Widget = ValueView  # one control; subclasses implement render_value(value)
-
-
-class TargetDomainWidget(_Widget):
-    """Dropdown over target domains: teachers (single / mix / meta) and their students on that domain."""
-
-    def __init__(self, grid: Mapping[str, Mapping[str, Any]], targets: Sequence[str]) -> None:
-        import ipywidgets as w
-
-        self.grid = grid
-        super().__init__(w.Dropdown(options=list(targets), value=targets[0], description="target"))
-        self.update()
-
-    def render_value(self, value: str):
-        cur = {"target": value, **{f"{k}_{v}": self.grid[v][k][value] for v in self.grid
-                                   for k in ("teacher", "student")}}
-        text = "  ".join(f"{v}: teacher {self.grid[v]['teacher'][value]:.3f} / student "
-                         f"{self.grid[v]['student'][value]:.3f}" for v in self.grid)
-        return plot_teacher_student_bars(self.grid, [value]), text, cur
 
 
 class WeightingWidget(_Widget):
@@ -322,21 +316,3 @@ class WeightingWidget(_Widget):
         text = (f"{value}: weights range {eff.min():.3f}..{eff.max():.3f}; student test accuracy "
                 + ", ".join(f"{d} {a:.3f}" for d, a in self.toggle[value].items()))
         return plot_weighting(self.lam, self.toggle, value), text, cur
-
-
-class TkdWeightWidget(_Widget):
-    """Slider over the precomputed γ₂ values: student accuracy on the sweep's target."""
-
-    def __init__(self, sweep: Mapping[float, float], target: str) -> None:
-        import ipywidgets as w
-
-        self.sweep, self.target = dict(sweep), target
-        opts = sorted(self.sweep)
-        start = 0.5 if 0.5 in self.sweep else opts[0]
-        super().__init__(w.SelectionSlider(options=opts, value=start, description="γ₂"))
-        self.update()
-
-    def render_value(self, value: float):
-        acc = self.sweep[value]
-        cur = {"tkd_weight": value, "accuracy": acc}
-        return plot_tkd_sweep(self.sweep, self.target, value), f"γ₂ = {value:g}: test accuracy {acc:.3f}", cur
