@@ -212,3 +212,20 @@ def test_reproduce_ci_kd_runs_then_reuses_everything(tmp_path, capsys):
     assert time.perf_counter() - t0 < 30 and "2 runs, 2 done" in capsys.readouterr().out
     assert (out / "runs" / "kd" / "seed0" / "metrics.json").stat().st_mtime == stamp
     assert json.loads((out / "results.json").read_text())["runs"] == doc["runs"]
+
+
+def test_a_failed_run_is_reported_and_the_plan_goes_on(tmp_path):
+    def boom(ctx):
+        raise RuntimeError("out of memory\nsecond line")
+
+    def fine(ctx):
+        (ctx.out_dir / "metrics.json").write_text(json.dumps({"accuracy": {"test": {"average": 0.5}}}))
+        return {}
+
+    register(MethodSpec("fake-boom", boom, "test only"))
+    register(MethodSpec("fake-fine", fine, "test only"))
+    plan = [R.RunSpec("a", "A", "fake-boom", "baseline"), R.RunSpec("b", "B", "fake-fine", "baseline")]
+    seen = []
+    with pytest.raises(HrkdError, match=r"1 of 2 runs failed .*a seed 0: RuntimeError: out of memory$"):
+        R.run_plan(_fake_ctx(tmp_path), plan, tmp_path, progress=False, on_result=lambda res: seen.append(len(res)))
+    assert seen == [1] and (tmp_path / "runs" / "b" / "seed0" / "metrics.json").is_file()

@@ -145,7 +145,7 @@ def estimate_seconds(spec: RunSpec, profile: Profile, out: Path) -> float:
     if seen:
         return float(sum(seen) / len(seen))
     table = ESTIMATE_S.get(profile.name, ESTIMATE_S["gpu"])
-    return float(table[spec.method]) * (3.0 if profile.name == "paper" else 1.0)
+    return float(table.get(spec.method, max(table.values()))) * (3.0 if profile.name == "paper" else 1.0)
 
 
 def describe_plan(plan: Sequence[RunSpec], profile: Profile, out: Path) -> str:
@@ -206,7 +206,8 @@ def run_plan(base, plan: Sequence[RunSpec], out: Path, progress: bool = True,
     """Every run of ``plan`` in order, one tqdm bar over the plan with the estimated time left.
 
     The estimate is the plan's per-run guesses scaled by how this machine has done so far (measured wall
-    time / guessed time of the runs finished in this call). ``on_result(results)`` after each run.
+    time / guessed time of the runs finished in this call). ``on_result(results)`` after each run. A run
+    that raises is reported and skipped; at the end one HrkdError lists the failed runs.
     """
     from tqdm.auto import tqdm
 
@@ -214,19 +215,28 @@ def run_plan(base, plan: Sequence[RunSpec], out: Path, progress: bool = True,
     results: list[dict] = []
     spent, guessed = 0.0, 0.0
     bar = tqdm(total=len(plan), desc="reproduce", disable=not progress)
+    failed: list[str] = []
     for i, spec in enumerate(plan):
         bar.set_postfix_str(f"{spec.key} seed {spec.seed}")
         t0 = time.perf_counter()
-        results.append(run_one(base, spec, out))
+        try:
+            results.append(run_one(base, spec, out))
+        except Exception as err:  # noqa: BLE001 - one failed run must not stop a night's plan
+            first = str(err).splitlines()[0] if str(err) else ""
+            failed.append(f"{spec.key} seed {spec.seed}: {type(err).__name__}: {first}")
+            bar.write(f"FAILED {failed[-1]}")
         if guesses[i] > 0:
             spent, guessed = spent + time.perf_counter() - t0, guessed + guesses[i]
         scale = spent / guessed if guessed > 0 else 1.0
         left = scale * sum(guesses[i + 1:])
         bar.set_postfix_str(f"done {spec.key} seed {spec.seed}; ~{left / 60:.0f} min left")
         bar.update(1)
-        if on_result is not None:
+        if on_result is not None and results:
             on_result(results)
     bar.close()
+    if failed:
+        raise HrkdError(f"{len(failed)} of {len(plan)} runs failed (the others are saved; rerun to retry): "
+                        + "; ".join(failed))
     return results
 
 
