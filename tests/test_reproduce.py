@@ -229,3 +229,10 @@ def test_a_failed_run_is_reported_and_the_plan_goes_on(tmp_path):
     with pytest.raises(HrkdError, match=r"1 of 2 runs failed .*a seed 0: RuntimeError: out of memory$"):
         R.run_plan(_fake_ctx(tmp_path), plan, tmp_path, progress=False, on_result=lambda res: seen.append(len(res)))
     assert seen == [1] and (tmp_path / "runs" / "b" / "seed0" / "metrics.json").is_file()
+
+
+def test_front_labels_and_a_wider_band():
+    rows = nb05.summarize(fake_runs())
+    assert nb05.front_labels(rows, "params") == ["TINYBERT", "TEACHER"]
+    sizes = {"a": 100, "b": 100}
+    assert nb05.verdict(rows, "tinybert", "teacher", sizes, z=40).verdict == "within noise"

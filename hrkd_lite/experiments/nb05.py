@@ -14,7 +14,7 @@ import numpy as np
 
 from hrkd_lite.errors import check_choice
 from hrkd_lite.noise import Comparison, compare, format_accuracy
-from hrkd_lite.viz.comparison_views import METRICS
+from hrkd_lite.viz.comparison_views import METRICS, pareto_front
 
 L2A_ROWS = ("teacher (source+target)", "teacher (target)", "student, no KD", "KD, target only",
             "KD + random augmentation", "KD + learned selection (L2A-style)")
@@ -145,17 +145,25 @@ def cost_markdown(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def verdict(rows: Sequence[Row], a: str, b: str, sizes: dict[str, int]) -> Comparison:
-    """:func:`hrkd_lite.noise.compare` of two rows' test accuracy over the domains both report.
+def verdict(rows: Sequence[Row], a: str, b: str, sizes: dict[str, int], z: float = 2.0) -> Comparison:
+    """:func:`hrkd_lite.noise.compare` of two rows' accuracy averaged over the domains both report.
 
-    Paired by seed when both have the same seeds; ``sizes``: per-domain test sizes (binomial noise).
+    Paired by seed when both have the same seeds; ``sizes``: per-domain test sizes (binomial noise);
+    ``z``: width of the band in standard errors.
     """
     ra, rb = next(r for r in rows if r.key == a), next(r for r in rows if r.key == b)
     doms = [d for d in ra.acc if d != "average" and d in rb.acc]
     xa = np.mean([ra.acc[d] for d in doms], axis=0)
     xb = np.mean([rb.acc[d] for d in doms], axis=0)
     paired = ra.seeds == rb.seeds
-    return compare(xa.tolist(), xb.tolist(), [sizes[d] for d in doms], paired=paired)
+    return compare(xa.tolist(), xb.tolist(), [sizes[d] for d in doms], paired=paired, z=z)
+
+
+def front_labels(rows: Sequence[Row], metric: str) -> list[str]:
+    """Labels of the cross-method rows on the Pareto front of average accuracy against ``metric``."""
+    pts = [(r.label, r.value(metric), float(np.mean(r.acc["average"]))) for r in rows
+           if r.group != "l2a" and r.value(metric)]
+    return [pts[i][0] for i in pareto_front([p[1] for p in pts], [p[2] for p in pts])]
 
 
 #: The differences the course asks about: (a, b, question). Pairs whose rows are missing are skipped.
@@ -179,13 +187,13 @@ VERDICTS = (
 )
 
 
-def verdict_lines(rows: Sequence[Row], sizes: dict[str, int]) -> list[tuple[str, Comparison, str]]:
+def verdict_lines(rows: Sequence[Row], sizes: dict[str, int], z: float = 2.0) -> list[tuple[str, Comparison, str]]:
     """``(question, Comparison, sentence)`` for every pair of :data:`VERDICTS` whose rows exist."""
     have = {r.key: r for r in rows}
     out = []
     for a, b, question in VERDICTS:
         if a in have and b in have:
-            c = verdict(rows, a, b, sizes)
+            c = verdict(rows, a, b, sizes, z)
             out.append((question, c, c.sentence(have[a].label, have[b].label)))
     return out
 
