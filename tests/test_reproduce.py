@@ -17,6 +17,7 @@ from hrkd_lite.experiments import reproduce as R
 from hrkd_lite.experiments.costs import measure_costs
 from hrkd_lite.methods.registry import MethodSpec, load_all, register
 from hrkd_lite.models import BertConfig, BertEncoder
+from hrkd_lite.models.measure import measure_latency
 from hrkd_lite.noise import compare, format_accuracy
 from hrkd_lite.profiles import get_profile
 
@@ -142,6 +143,7 @@ def test_costs_count_frozen_encoders_only_and_see_memory():
     enc.requires_grad_(False)
     with measure_costs() as cost:
         enc(ids, torch.ones_like(ids))
+        measure_latency(lambda: enc(ids, torch.ones_like(ids)), repeats=2)  # not a use of the teacher
     assert (cost.teacher_forward_calls, cost.teacher_forward_examples) == (1, 4)
 
 

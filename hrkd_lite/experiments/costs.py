@@ -7,7 +7,8 @@
   and the peak minus the value at the start (on CUDA also ``torch.cuda.max_memory_allocated``);
 - counts the examples that go through a *frozen* BERT encoder (every parameter of its word embeddings
   with ``requires_grad=False``: the runners freeze their teachers; students and teachers in training are
-  not frozen), through a global forward hook on :class:`hrkd_lite.models.BertEncoder`.
+  not frozen), through a global forward hook on :class:`hrkd_lite.models.BertEncoder`; the forwards of a
+  latency measurement (``models.measure.measure_latency``) are left out.
 
 The counts are the run's own: a run that reads cached teacher outputs back (a resumed run) shows fewer.
 """
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from hrkd_lite.models import BertEncoder
+from hrkd_lite.models.measure import measuring_latency
 
 
 @dataclass
@@ -64,7 +66,7 @@ def measure_costs(device: torch.device | str = "cpu", interval: float = 0.05) ->
             peak[0] = max(peak[0], _rss_mb())
 
     def hook(module, _inputs, output) -> None:
-        if isinstance(module, BertEncoder) and _frozen(module):
+        if isinstance(module, BertEncoder) and _frozen(module) and not measuring_latency():
             cost.teacher_forward_calls += 1
             cost.teacher_forward_examples += int(output.hidden_states[-1].shape[0])
 
