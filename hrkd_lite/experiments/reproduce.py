@@ -289,7 +289,7 @@ def reproduce(profile: Profile, source: str, seeds: Sequence[int], out: str | Pa
     """Print the plan and its estimated time; unless ``dry_run``, run it (reusing finished runs) and write
     ``OUT/results.json``, ``OUT/table.md`` and the figures. Returns the results document."""
     from hrkd_lite.data import load_data
-    from hrkd_lite.methods.common import prepare
+    from hrkd_lite.methods.shared.context import prepare
 
     out = Path(out)
     data = load_data(source, data_dir, profile=profile, seed=DATA_SEED)
