@@ -125,8 +125,9 @@ def build_plan(profile: Profile, source: str, domains: Sequence[str], seeds: Seq
 
 # -- time estimates -------------------------------------------------------------------------------
 
-#: Seconds per run on 2 CPU cores (ci, cpu: measured by this driver and rounded up; gpu/paper: rough
-#: guesses for a Colab T4, unmeasured). A finished run of the same key replaces the guess.
+#: Guessed seconds per run (ci, cpu: 2 idle CPU cores, guessed from the notebooks' measured runtimes, not yet
+#: timed by this driver; gpu: a Colab T4, unmeasured; paper: 3x gpu). A finished run of the same key (another
+#: seed) replaces the guess with its measured wall time.
 ESTIMATE_S: dict[str, dict[str, float]] = {
     "ci": {"teacher": 25, "student": 20, "kd": 20, "tinybert": 25, "adabert": 60, "meta-kd": 90, "hrkd": 30,
            "l2a": 120},
