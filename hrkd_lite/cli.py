@@ -1,4 +1,4 @@
-"""Command line: ``python -m hrkd_lite {data,run,demo,compare} ...``.
+"""Command line: ``python -m hrkd_lite {data,run,demo,compare,reproduce} ...``.
 
 Every user error (unknown method/domain/profile/source, missing or unreadable data, empty split, label
 mismatch, missing teacher package) exits with status 2 and one line on stderr that names the bad value
@@ -116,14 +116,54 @@ def cmd_compare(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "run": cmd_run, "demo": cmd_demo, "compare": cmd_compare}
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise HrkdError(f"invalid --seeds {text!r}; valid choices: comma-separated integers such as 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise HrkdError(f"invalid --seeds {text!r}; valid choices: distinct comma-separated integers such as 0,1,2")
+    return seeds
+
+
+def cmd_reproduce(argv: list[str]) -> int:
+    p = _Parser(prog="hrkd_lite reproduce", description="Every method on the same data and splits, resumably: "
+                "OUT/results.json, OUT/table.md and the comparison figures.")
+    p.add_argument("--profile", default=None, help="ci | cpu | gpu | paper (default: $HRKD_PROFILE or cpu)")
+    p.add_argument("--data", "--source", dest="data", default="synthetic", help="synthetic | amazon | mnli | local")
+    p.add_argument("--data-dir", default=None, help="folder of the amazon / mnli / local data")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--out", required=True, help="output folder (finished runs in it are reused)")
+    p.add_argument("--ablations", default="all", help="all | none: the ablations notebooks 01, 03 and 04 name")
+    p.add_argument("--methods", default=None, help="comma-separated run keys to keep (default: the whole plan)")
+    p.add_argument("--figures", default=None, help="folder for the figures (default: OUT)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and its estimated time, run nothing")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = p.parse_args(argv)
+    from hrkd_lite.errors import check_choice
+    from hrkd_lite.experiments.reproduce import ABLATIONS, reproduce
+    from hrkd_lite.profiles import get_profile
+
+    profile = get_profile(args.profile)
+    check_choice("data source", args.data, DATA_SOURCES)
+    check_choice("ablations", args.ablations, ABLATIONS)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    reproduce(profile, args.data, _seeds(args.seeds), Path(args.out), data_dir=args.data_dir,
+              ablations=args.ablations, methods=methods, dry_run=args.dry_run, progress=not args.no_progress,
+              inner_progress=not args.no_progress, figures=args.figures)
+    if not args.dry_run:
+        print(f"wrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'table.md'} and the figures")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "run": cmd_run, "demo": cmd_demo, "compare": cmd_compare, "reproduce": cmd_reproduce}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if not argv or argv[0] in ("-h", "--help"):
-            print("usage: python -m hrkd_lite {data,run,demo,compare} ...  (add -h to any command)")
+            print("usage: python -m hrkd_lite {data,run,demo,compare,reproduce} ...  (add -h to any command)")
             return 0
         if argv[0] not in COMMANDS:
             raise HrkdError(f"unknown command {argv[0]!r}; valid choices: {', '.join(COMMANDS)}")

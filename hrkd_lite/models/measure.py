@@ -7,6 +7,7 @@ per layer 4(H²+H) attention + 2H (attention LN) + 2·H·F + F + H FFN + 2H (out
 from __future__ import annotations
 
 import statistics
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +63,14 @@ def config_parameter_counts(cfg: BertConfig, pooler: bool | None = None) -> dict
     return out
 
 
+_LATENCY = threading.local()
+
+
+def measuring_latency() -> bool:
+    """True while :func:`round_robin_latency` runs in this thread (cost counters leave these forwards out)."""
+    return getattr(_LATENCY, "depth", 0) > 0
+
+
 def round_robin_latency(fns: dict[str, Callable[[], object]], repeats: int = 20, warmup: int = 1,
                         no_grad: bool = True) -> dict[str, dict[str, Any]]:
     """THE latency helper: wall time of each ``fn()`` in milliseconds, one ``torch.utils.benchmark.Timer``
@@ -72,6 +81,15 @@ def round_robin_latency(fns: dict[str, Callable[[], object]], repeats: int = 20,
     call; ``no_grad=False`` times functions that need autograd (a training step).
     Returns ``{name: {"median_ms", "min_ms", "p10_ms", "p90_ms", "all_ms", "repeats"}}``.
     """
+    _LATENCY.depth = getattr(_LATENCY, "depth", 0) + 1
+    try:
+        return _round_robin(fns, repeats, warmup, no_grad)
+    finally:
+        _LATENCY.depth -= 1
+
+
+def _round_robin(fns: dict[str, Callable[[], object]], repeats: int, warmup: int,
+                 no_grad: bool) -> dict[str, dict[str, Any]]:
     threads = torch.get_num_threads()
     timers = {k: benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads) for k, fn in fns.items()}
     for fn in fns.values():
