@@ -125,8 +125,9 @@ def preset_speedups(batch_size: int, seq_len: int, rounds: int, device: torch.de
                     seed: int = 0) -> list[dict[str, Any]]:
     """Measured speed-up over BERT-base of each model in ``PAPER_SPEEDUPS`` (random weights: latency does not
     depend on the values), next to the quoted claim. Interleaved medians, this device."""
-    torch.manual_seed(seed)
-    models = {k: BertEncoder(PRESETS[k]) for k in ["bert-base", *[m for m, _, _ in PAPER_SPEEDUPS]]}
+    with torch.random.fork_rng(devices=[]):  # seeded init without reseeding the caller's stream
+        torch.manual_seed(seed)
+        models = {k: BertEncoder(PRESETS[k]) for k in ["bert-base", *[m for m, _, _ in PAPER_SPEEDUPS]]}
     res = interleaved_latency(models, batch_size, seq_len, rounds, device)
     base = res["bert-base"]["median_ms"]
     return [{"model": k, "ms": res[k]["median_ms"], "bert_base_ms": base, "measured": base / res[k]["median_ms"],

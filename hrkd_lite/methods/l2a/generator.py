@@ -93,8 +93,9 @@ def build_generator(kind: str, teacher: str) -> tuple[MLMGenerator, dict]:
         gen.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
         return gen, {"kind": kind, "teacher": teacher, "pretrained_head": head}
     vocab = load_pretrained(teacher)[0].vocab_size
-    torch.manual_seed(0)
-    gen = MLMGenerator(BertEncoder(BertConfig(vocab_size=vocab, **SMALL)))
+    with torch.random.fork_rng(devices=[]):  # seeded init without reseeding the caller's stream
+        torch.manual_seed(0)
+        gen = MLMGenerator(BertEncoder(BertConfig(vocab_size=vocab, **SMALL)))
     return gen, {"kind": kind, "teacher": teacher, "pretrained_head": False}
 
 
