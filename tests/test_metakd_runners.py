@@ -209,3 +209,17 @@ def test_cli_meta_teacher_and_meta_kd(tmp_path):
     bad = subprocess.run([*base, "meta-kd", "--out", str(tmp_path), "--prototypes", "cluster"], cwd=REPO,
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("method", ["meta-kd", "meta-teacher", "tinybert", "hrkd"])
+def test_cli_parsers_build_with_the_fidelity_flags(method, capsys):
+    from hrkd_lite.cli import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["run", method, "--help"])
+    assert err.value.code == 0
+    text = capsys.readouterr().out
+    wanted = {"meta-kd": ["--pred-ce-reduction", "--teacher-train-mode", "--target-few-shot-mode", "--few-shot-mode"],
+              "meta-teacher": ["--corruption-skip-cls", "--head-input"], "tinybert": ["--teacher "],
+              "hrkd": ["--prototype-group-split"]}[method]
+    assert all(w in text for w in wanted), text

@@ -279,7 +279,7 @@ def _meta_bank(ctx: RunContext, cfg: MetaKDConfig, teacher_dir: str | None,
 def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = None,
                 teacher_dir: str | None = None, zero_shot: bool = False, target_few_shot: float | None = None,
                 use_expertise_weights: bool | None = None, recipe: MetaKDRecipe | None = None,
-                few_shot_mode: str = "prefix", **switches: Any) -> dict:
+                target_few_shot_mode: str = "prefix", **switches: Any) -> dict:
     """``run meta-kd``: one student per target domain; writes ``metrics.json`` (students' accuracy).
 
     Args:
@@ -290,7 +290,7 @@ def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = No
         target_few_shot: per target, keep this fraction of its training split (teacher and student).
         use_expertise_weights: λ_i on/off (default: on for the meta-teacher, off for baselines).
         recipe: Meta-KD's training values (default ``recipe_for(ctx.profile, K)``: the reference, scaled).
-        few_shot_mode: ``"prefix"`` (first rows in file order, the HRKD code's rule) or ``"stratified"``.
+        target_few_shot_mode: ``"prefix"`` (first rows in file order, the HRKD code's rule) or ``"stratified"``.
         switches: :class:`MetaKDConfig` fields.
     """
     rc = recipe or recipe_for(ctx.profile, len(ctx.domains))
@@ -305,7 +305,7 @@ def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = No
     dev, test, info, student = {}, {}, {}, None
     for k in tids:
         dn = ctx.domains[k]
-        ck = few_shot_context(ctx, k, target_few_shot, few_shot_mode) if target_few_shot is not None else ctx
+        ck = few_shot_context(ctx, k, target_few_shot, target_few_shot_mode) if target_few_shot is not None else ctx
         if teacher == "meta" and not zero_shot and target_few_shot is None:
             shared_bank = shared_bank or _meta_bank(ctx, cfg, teacher_dir, rc)
             bank = shared_bank
@@ -316,7 +316,7 @@ def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = No
         if use_lam:
             scores = scores_by_domain(prototype_scores(ck, cfg), range(len(ctx.domains)), len(ctx.domains))[k]
         tag = f"student_{teacher}" + ("_zeroshot" if zero_shot else "")
-        tag += f"_{signature([cfg.to_dict(), use_lam, rc.to_dict(), few_shot_mode])}"
+        tag += f"_{signature([cfg.to_dict(), use_lam, rc.to_dict(), target_few_shot_mode])}"
         res = distill_student(ck, view, k, cfg, scores, f"{tag}/{dn}", use_tkd=teacher == "meta", recipe=rc)
         dev[dn], test[dn], student = res["dev"], res["test"], res["student"]
         info[dn] = {"teacher_dev": t_acc["dev"][dn], "teacher_test": t_acc["test"][dn],
@@ -328,7 +328,7 @@ def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = No
                          {"metakd": cfg.to_dict(), "teacher_variant": teacher, "per_target": info,
                           "use_expertise_weights": use_lam, "target_few_shot": target_few_shot,
                           "zero_shot": zero_shot, "recipe": rc.to_dict(),
-                          "few_shot_mode": few_shot_mode if target_few_shot is not None else None})
+                          "target_few_shot_mode": target_few_shot_mode if target_few_shot is not None else None})
 
 
 register(MethodSpec("meta-kd", run_meta_kd, "Meta-KD meta-distillation: one student per target domain", [
@@ -337,8 +337,8 @@ register(MethodSpec("meta-kd", run_meta_kd, "Meta-KD meta-distillation: one stud
     Flag("teacher_dir", str, None, "output folder of `run meta-teacher` to reuse"),
     Flag("zero_shot", bool, False, "meta-teacher trained without the target domain"),
     Flag("target_few_shot", float, None, "fraction of the target's training split kept"),
-    Flag("few_shot_mode", str, "prefix", "few-shot rows: prefix (first rows in file order, HRKD code) or "
-         "stratified", ("prefix", "stratified")),
+    Flag("target_few_shot_mode", str, "prefix", "target few-shot rows: prefix (first rows in file order, "
+         "HRKD code) or stratified", ("prefix", "stratified")),
     Flag("use_expertise_weights", bool, None, "λ_i on/off (default on for meta, off for baselines)"),
     Flag("instance_weighting", str, "per_instance", "per_instance (authors) or batch_mean (EasyNLP bug)",
          INSTANCE_WEIGHTING),
