@@ -77,8 +77,9 @@ def train_teacher(ctx: RunContext, mode: str = "multitask", name: str = "teacher
     """Fine-tune teachers (``docs/methods/hrkd.md`` §1.3 stage A and baselines), saved under ``out_dir/name``.
 
     multitask: shared encoder, one head per domain, summed CE over one batch per domain (HRKD-teacher);
-    mixed: one shared head, all domains pooled in one shuffled loader (BERT_B-mix; as many rows per step as
-    one batch per domain); single: one teacher per domain (BERT_B-single), its rows reshuffled every epoch.
+    mixed: one shared head, summed CE over one batch per domain (the AdaBERT and L2A teachers; Meta-KD's
+    mix teacher pools the domains in one loader, ``methods.metakd``); single: one teacher per domain
+    (BERT_B-single), its rows reshuffled every epoch.
     ``lr`` defaults to ``profile.teacher_lr``, and for ``single`` to :func:`single_teacher_lr` (2e-5 on the
     reference profiles, as HRKD's ``train_domain.sh``). Reuses the saved teacher when
     ``out_dir/name/teacher.json`` exists.
@@ -100,23 +101,19 @@ def train_teacher(ctx: RunContext, mode: str = "multitask", name: str = "teacher
         model = build_teacher(prof, C, num_domains=len(ctx.domains), shared_head=shared).to(ctx.device)
         head_of = (lambda d: 0) if shared else (lambda d: d)
 
-        pooled = mode == "mixed"
-
-        def loss_fn(step: Step, model=model, head_of=head_of, pooled=pooled):
-            total, rows = 0.0, 0
+        def loss_fn(step: Step, model=model, head_of=head_of):
+            total = 0.0
             for d, idx in step:
                 b = ctx.batch(d, "train", idx)
                 out = model(b["input_ids"], b["attention_mask"], b["token_type_ids"], domain=head_of(d))
-                ce = F.cross_entropy(out.logits, b["labels"], reduction="sum" if pooled else "mean")
-                total, rows = total + ce, rows + len(idx)
-            return total / rows if pooled else total  # pooled: the mean over the mixed batch
+                total = total + F.cross_entropy(out.logits, b["labels"])
+            return total
 
         sub = name if len(groups) == 1 else f"{name}/{ctx.domains[group[0]]}"
         if lr is None:
             lr = single_teacher_lr(prof) if mode == "single" else prof.teacher_lr
         res = train_with_selection(ctx, model, model, loss_fn, group, name=sub, epochs=prof.teacher_epochs,
-                                   lr=lr, head_of=head_of, sampler_mode="pooled" if pooled else "auto",
-                                   batch_size=prof.batch_size * len(group) if pooled else None)
+                                   lr=lr, head_of=head_of, sampler_mode="auto" if mode == "single" else "hrkd")
         for d in group:
             res["trainer"].load_best(ctx.domains[d])
             fname = f"best_{ctx.domains[d]}.safetensors"
