@@ -30,6 +30,8 @@ def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
     p.add_argument("--domains", default=None, help="comma-separated subset of domains")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--few-shot", type=float, default=None, help="fraction of each domain's train split")
+    p.add_argument("--few-shot-mode", default="prefix", choices=("prefix", "stratified"),
+                   help="prefix: first rows in file order (HRKD code, default) | stratified random subset")
     p.add_argument("--out", required=out_required, default=None, help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -52,7 +54,7 @@ def _load(args: argparse.Namespace):
     check_choice("data source", args.data, DATA_SOURCES)
     domains = [d.strip() for d in args.domains.split(",")] if args.domains else None
     data = load_data(args.data, args.data_dir, profile=profile, seed=args.seed, few_shot=args.few_shot,
-                     domains=domains)
+                     domains=domains, few_shot_mode=args.few_shot_mode)
     return profile, data
 
 

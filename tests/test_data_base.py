@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hrkd_lite.data import SOURCES, MultiDomainData, load_data
-from hrkd_lite.data.base import make_split
+from hrkd_lite.data.base import make_split, prefix_size
 from hrkd_lite.data.synthetic import make_synthetic
 from hrkd_lite.errors import HrkdError
 from hrkd_lite.profiles import get_profile
@@ -58,21 +58,45 @@ def test_subsample_stratified_deterministic(syn):
     assert syn.sizes("train") == [240] * 3  # not modified in place
 
 
-def test_few_shot(syn):
-    fs = syn.few_shot(0.1, seed=0)
+def test_few_shot_stratified(syn):
+    fs = syn.few_shot(0.1, seed=0, mode="stratified")
     assert fs.sizes("train") == [24] * 3 and fs.sizes("dev") == syn.sizes("dev")
-    assert fs.split("books", "train")["text"] == syn.few_shot(0.1, seed=0).split("books", "train")["text"]
-    assert fs.split("books", "train")["text"] != syn.few_shot(0.1, seed=5).split("books", "train")["text"]
+    assert fs.info["few_shot"]["mode"] == "stratified"
+    assert (fs.split("books", "train")["text"]
+            == syn.few_shot(0.1, seed=0, mode="stratified").split("books", "train")["text"])
+    assert (fs.split("books", "train")["text"]
+            != syn.few_shot(0.1, seed=5, mode="stratified").split("books", "train")["text"])
     lab = np.array(fs.split("movies", "train")["label"])
     assert abs(lab.mean() - 0.5) <= 0.1
-    tiny = syn.few_shot(0.001, seed=0)  # at least one per class
+    tiny = syn.few_shot(0.001, seed=0, mode="stratified")  # at least one per class
     assert sorted(set(tiny.split("books", "train")["label"])) == [0, 1]
-    only = syn.few_shot(0.1, seed=0, domains=["books"])
+    only = syn.few_shot(0.1, seed=0, domains=["books"], mode="stratified")
     assert only.sizes("train") == [24, 240, 240]
     assert syn.few_shot(1.0).sizes("train") == syn.sizes("train")
     for bad in (0, 1.5, -0.1):
         with pytest.raises(HrkdError, match="fraction"):
             syn.few_shot(bad)
+    with pytest.raises(HrkdError, match="'random'.*prefix, stratified"):
+        syn.few_shot(0.5, mode="random")
+
+
+def test_few_shot_prefix_rule_on_a_toy_file():
+    """Default ``prefix`` (HRKD code): the first ⌊f·N⌋ train rows in file order; dev/test untouched."""
+    labels = [1, 1, 1, 0, 1, 0, 0, 1, 0, 0]  # file order; the prefix is NOT stratified
+    toy = _tiny((labels, (0, 1), (1, 0)))
+    for f, k in [(0.3, 3), (0.25, 2), (0.5, 5), (0.05, 1), (0.99, 9), (1.0, 10)]:
+        fs = toy.few_shot(f)
+        assert fs.split("a", "train")["text"] == [f"t{i}" for i in range(k)], f
+        assert fs.split("a", "dev")["text"] == toy.split("a", "dev")["text"]
+        assert fs.split("a", "test")["text"] == toy.split("a", "test")["text"]
+    assert toy.few_shot(0.3).split("a", "train")["label"] == [1, 1, 1]  # one class only: the file's order
+    assert toy.few_shot(0.3, seed=0).split("a", "train")["text"] == toy.few_shot(0.3, seed=9).split("a", "train")["text"]
+    assert toy.few_shot(0.3).info["few_shot"]["mode"] == "prefix"
+    hundred = _tiny((list(np.arange(100) % 2), (0, 1), (1, 0)))
+    assert hundred.few_shot(0.29).sizes("train") == [29]  # 0.29 * 100 = 28.999... in floating point
+    # the HRKD code's count on the whole n-row file: ⌊0.9·f·n⌋; our train split holds its first ⌊0.9·n⌋ rows
+    for n, f in [(1000, 0.02), (2000, 0.1), (1631, 0.05), (75013, 0.02)]:
+        assert abs(prefix_size(f, int(0.9 * n)) - int(0.9 * f * n)) <= 1
 
 
 def test_select_domains(syn):
@@ -107,6 +131,10 @@ def test_load_data_synthetic_profile_and_few_shot():
     assert data.sizes("dev") == [min(prof.dev_per_domain, 24)] * prof.synthetic_domains
     fs = load_data("synthetic", profile=prof, few_shot=0.25, domains=["books", "kitchen"])
     assert fs.domains == ["books", "kitchen"] and fs.sizes("train") == [12, 12]
+    full = load_data("synthetic", profile=prof, domains=["books", "kitchen"])
+    assert list(fs.split("books", "train")["text"]) == list(full.split("books", "train")["text"])[:12]  # prefix
+    st = load_data("synthetic", profile=prof, few_shot=0.25, few_shot_mode="stratified")
+    assert st.info["few_shot"]["mode"] == "stratified" and st.sizes("train")[0] == 12
 
 
 def test_load_data_unknown_source():

@@ -71,3 +71,45 @@ def test_single_domain_and_errors():
         MultiDomainSampler([10], batch_size=4, seed=0, mode="random")
     with pytest.raises(HrkdError, match="fit_domain 3"):
         MultiDomainSampler([10], batch_size=4, seed=0, fit_domain=3)
+
+
+def test_single_domain_reshuffles_every_epoch_like_a_dataloader():
+    """One domain ("auto" -> "reshuffle"): each epoch is a new permutation, every row exactly once, last
+    block short (DataLoader(shuffle=True, drop_last=False)), deterministic in (seed, epoch)."""
+    s = MultiDomainSampler([10], batch_size=4, seed=3)
+    assert s.mode == "reshuffle" and s.steps_per_epoch == 3
+    orders = []
+    for e in range(4):
+        ep = s.epoch(e)
+        assert [len(step[0]) for step in ep] == [4, 4, 2]
+        order = np.concatenate([step[0] for step in ep])
+        assert sorted(order.tolist()) == list(range(10))  # each row once per epoch
+        orders.append(tuple(order.tolist()))
+    assert len(set(orders)) == 4  # the order differs between epochs
+    assert orders[1] == tuple(np.concatenate([st[0] for st in MultiDomainSampler([10], 4, seed=3).epoch(1)]))
+    assert np.array_equal(s.step(1, 2)[0], s.epoch(1)[2][0])
+
+
+def test_multi_domain_auto_keeps_the_hrkd_rule():
+    """Several domains ("auto" -> "hrkd"): the fit domain's order is the same in every epoch."""
+    s = MultiDomainSampler(SIZES, batch_size=8, seed=0)
+    assert s.mode == "hrkd"
+    explicit = MultiDomainSampler(SIZES, batch_size=8, seed=0, mode="hrkd")
+    for e in range(3):
+        assert all(np.array_equal(x, y) for a, b in zip(s.epoch(e), explicit.epoch(e)) for x, y in zip(a, b))
+    fits = {tuple(np.concatenate([step[0] for step in s.epoch(e)]).tolist()) for e in range(3)}
+    assert len(fits) == 1
+
+
+def test_pooled_mode_mixes_domains_and_reshuffles():
+    s = MultiDomainSampler([5, 3, 4], batch_size=5, seed=1, mode="pooled")
+    assert s.steps_per_epoch == 3  # ceil(12 / 5)
+    seen = []
+    for e in range(2):
+        ep = s.epoch(e)
+        assert [sum(len(i) for i in step) for step in ep] == [5, 5, 2]
+        rows = sorted((d, int(i)) for step in ep for d, idx in enumerate(step) for i in idx)
+        assert rows == [(d, i) for d, n in enumerate([5, 3, 4]) for i in range(n)]  # each row once
+        seen.append([tuple(map(tuple, step)) for step in ep])
+    assert seen[0] != seen[1]
+    assert any(sum(len(i) > 0 for i in step) > 1 for step in s.epoch(0))  # a block mixes domains

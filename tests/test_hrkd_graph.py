@@ -43,17 +43,24 @@ def test_prototype_is_mean_over_batch_and_positions_padding_included():
         domain_prototypes([h0], masked=True)
 
 
-def test_prototype_groups_split_the_batch_consecutively():
+def test_prototype_groups_strided_by_default_and_consecutive_as_a_switch():
     h = torch.arange(5 * 3 * 2, dtype=torch.float32).reshape(5, 3, 2)
-    assert group_slices(5, 2) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    # reference: a distributed sampler's shards of the batch, group j = positions j, j+G, ... (G = 3)
+    assert group_slices(5, 2) == [slice(0, 5, 3), slice(1, 5, 3), slice(2, 5, 3)]
+    assert [list(range(32))[s] for s in group_slices(32, 8)] == [list(range(j, 32, 4)) for j in range(4)]
+    assert group_slices(5, 2, "consecutive") == [slice(0, 2), slice(2, 4), slice(4, 5)]
     assert group_slices(5, None) == [slice(0, 5)] == group_slices(5, 8)
     p = domain_prototypes([h, h], group_size=2)
     assert p.shape == (3, 2, 2)
-    assert torch.allclose(p[1, 0], h[2:4].mean(dim=(0, 1)))
-    assert torch.allclose(p[2, 1], h[4:].mean(dim=(0, 1)))
+    assert torch.allclose(p[1, 0], h[[1, 4]].mean(dim=(0, 1)))
+    c = domain_prototypes([h, h], group_size=2, split="consecutive")
+    assert torch.allclose(c[1, 0], h[2:4].mean(dim=(0, 1)))
+    assert torch.allclose(c[2, 1], h[4:].mean(dim=(0, 1)))
     assert stack_domains([p, p + 1]).shape == (3, 2, 2, 2)  # (G, L, D, H)
     with pytest.raises(HrkdError):
         stack_domains([p, p[:2]])
+    with pytest.raises(HrkdError, match="'random'.*strided, consecutive"):
+        group_slices(5, 2, "random")
 
 
 def test_detached_prototypes_cut_the_gradient():

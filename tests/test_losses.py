@@ -190,8 +190,27 @@ def test_soft_cross_entropy_reductions():
     mc = soft_cross_entropy(_zs(), _zt(), temperature=2.0, reduction="mean_classes")
     bm = soft_cross_entropy(_zs(), _zt(), temperature=2.0, reduction="batchmean")
     _close(mc, bm.item() / 3)
+    _close(soft_cross_entropy(_zs(), _zt(), reduction="none_mean_classes"), [1.25290807 / 3, 0.81714456 / 3])
     with pytest.raises(HrkdError, match="mean_classes"):
         soft_cross_entropy(_zs(), _zt(), reduction="mean")
+
+
+def test_soft_cross_entropy_reference_scale_by_hand():
+    """The reference (TinyBERT / HRKD / Meta-KD stage 2) value, computed by hand for one small batch:
+    z_s = [[0, ln 2], [ln 3, 0]], z_t = [[0, 0], [ln 3, 0]] (C = 2).
+    p_t = [[1/2, 1/2], [3/4, 1/4]]; log_softmax(z_s) = [[ln 1/3, ln 2/3], [ln 3/4, ln 1/4]].
+    Per example (class sum): CE_1 = -(ln(1/3) + ln(2/3))/2 = ln(9/2)/2; CE_2 = -(3 ln(3/4) + ln(1/4))/4.
+    Reference = mean over batch AND classes = (CE_1 + CE_2) / (2 · 2)."""
+    import math
+
+    zs = torch.tensor([[0.0, math.log(2)], [math.log(3), 0.0]])
+    zt = torch.tensor([[0.0, 0.0], [math.log(3), 0.0]])
+    ce1 = math.log(4.5) / 2
+    ce2 = -(3 * math.log(0.75) + math.log(0.25)) / 4
+    _close(soft_cross_entropy(zs, zt), (ce1 + ce2) / 4)  # default = reference
+    _close(soft_cross_entropy(zs, zt, reduction="batchmean"), (ce1 + ce2) / 2)  # the switch: C x larger
+    _close(soft_cross_entropy(zs, zt, reduction="none_mean_classes"), [ce1 / 2, ce2 / 2])
+    _close(soft_cross_entropy(zs, zt, reduction="none"), [ce1, ce2])
 
 
 def test_soft_cross_entropy_default_is_tinyberts_mean_over_batch_and_classes():

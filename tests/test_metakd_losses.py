@@ -137,18 +137,26 @@ def test_tkd_terms_per_instance() -> None:
 
 
 def test_stage2_soft_cross_entropy_temperature_and_weights() -> None:
+    """Golden values by hand. Reference scale (default): the mean over batch AND classes (C = 2 here)."""
     s = torch.tensor([[math.log(3.0), 0.0]])
     t = torch.tensor([[0.0, math.log(3.0)]])
-    # target [.25,.75], student log-probs [ln .75, ln .25]
-    golden = -(0.25 * math.log(0.75) + 0.75 * math.log(0.25))  # 1.1116413
-    assert stage2_loss(s, t, 1.0).item() == pytest.approx(golden, abs=1e-6)
+    # target [.25,.75], student log-probs [ln .75, ln .25]; per-example class sum:
+    ce = -(0.25 * math.log(0.75) + 0.75 * math.log(0.25))  # 1.1116413
+    assert stage2_loss(s, t, 1.0).item() == pytest.approx(ce / 2, abs=1e-6)  # reference: ÷ C
+    assert stage2_loss(s, t, 1.0, reduction="batchmean").item() == pytest.approx(ce, abs=1e-6)  # the switch
     uni = torch.zeros(1, 2)
-    assert stage2_loss(uni, t, 2.0).item() == pytest.approx(math.log(2.0), abs=1e-6)  # no T^2
+    assert stage2_loss(uni, t, 2.0).item() == pytest.approx(math.log(2.0) / 2, abs=1e-6)  # no T^2
     s2, t2 = torch.cat([s, uni]), torch.cat([t, t])
     w = torch.tensor([2.0, 0.0])
-    assert stage2_loss(s2, t2, 1.0, w).item() == pytest.approx(golden, abs=1e-6)  # (2g + 0)/2
+    assert stage2_loss(s2, t2, 1.0, w).item() == pytest.approx(ce / 2, abs=1e-6)  # (2·ce/2 + 0)/2
+    assert stage2_loss(s2, t2, 1.0, w, reduction="batchmean").item() == pytest.approx(ce, abs=1e-6)
+    # the reference formula itself: (-softmax(z_t) * log_softmax(z_s)).mean() over the (B, C) products
+    ref = (-torch.softmax(t2, -1) * torch.log_softmax(s2, -1)).mean()
+    assert stage2_loss(s2, t2, 1.0).item() == pytest.approx(ref.item(), abs=1e-6)
     both = joint_loss(torch.ones(1), torch.ones(1), None, s, t, None)
-    assert both.item() == pytest.approx(2 + golden, abs=1e-6)
+    assert both.item() == pytest.approx(2 + ce / 2, abs=1e-6)
+    with pytest.raises(HrkdError, match="'sum'.*mean_classes, batchmean"):
+        stage2_loss(s, t, 1.0, reduction="sum")
 
 
 def test_config_defaults_and_validation() -> None:
@@ -157,6 +165,11 @@ def test_config_defaults_and_validation() -> None:
             cfg.tkd_target_fit_dense, cfg.tkd_weight, cfg.schedule, cfg.pred_temperature) == (
         "class", True, 0.5, "per_instance", False, 0.5, "two_stage", 1.0)
     assert cfg.token_mean_with_padding and not cfg.pred_lambda_weighting
+    # model details at the authors' values: ÷C stage 2, h̄ after [CLS], relu head, teacher in train mode
+    assert (cfg.pred_ce_reduction, cfg.corruption_skip_cls, cfg.head_input, cfg.teacher_train_mode) == (
+        "mean_classes", True, "relu", True)
+    with pytest.raises(HrkdError, match="'tanh'.*relu, dropout"):
+        MetaKDConfig(head_input="tanh")
     with pytest.raises(HrkdError, match="valid choices"):
         MetaKDConfig(prototypes="cluster")
     with pytest.raises(HrkdError):

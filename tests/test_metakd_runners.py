@@ -39,12 +39,14 @@ def _tiny_encoder(*_a, **_k) -> BertEncoder:
     return BertEncoder(BertConfig(**{**TINY.to_dict()}))
 
 
-def _tiny_teacher(profile, num_labels, num_domains=1, shared_head=False, **_k) -> MultiDomainClassifier:
-    return MultiDomainClassifier(_tiny_encoder(), num_labels, num_domains, shared_head)
+def _tiny_teacher(profile, num_labels, num_domains=1, shared_head=False, head_input="dropout",
+                  **_k) -> MultiDomainClassifier:
+    return MultiDomainClassifier(_tiny_encoder(), num_labels, num_domains, shared_head, head_input=head_input)
 
 
-def _tiny_student(profile, num_labels, num_domains=1, shared_head=False, init_from=None):
-    return MultiDomainClassifier(truncate_encoder(_tiny_encoder(), (2, 4)), num_labels, num_domains, shared_head)
+def _tiny_student(profile, num_labels, num_domains=1, shared_head=False, init_from=None, head_input="dropout"):
+    return MultiDomainClassifier(truncate_encoder(_tiny_encoder(), (2, 4)), num_labels, num_domains, shared_head,
+                                 head_input=head_input)
 
 
 @pytest.fixture
@@ -80,6 +82,17 @@ def test_meta_teacher_trains_reuses_and_zero_shot(tiny_ctx):
     out, corr = zs[0](*(tiny_ctx.batch(0, "dev", np.arange(3))[k] for k in ("input_ids", "attention_mask")))
     assert out.logits.shape == (3, 2) and corr.feature.shape == (3, 32)
     assert meta_teacher.meta_teacher_name(cfg) == "meta_teacher"
+    # Meta-KD's recipe: mixed-domain batches, ONE checkpoint chosen on the mixed dev set, relu head, h̄ after [CLS]
+    rc = meta_teacher.recipe_for(tiny_ctx.profile, 3)
+    assert info["config"]["recipe"]["teacher_lr"] == pytest.approx(rc.teacher_lr)
+    assert set(info["weights"].values()) == {"best_mean.safetensors"}
+    pooled_rows = sum(tiny_ctx.encoded.sizes("train"))
+    steps = -(-pooled_rows // rc.teacher_batch_size) * rc.teacher_epochs
+    assert len(info["history"]) == steps
+    assert bank[0].classifier.head_input == "relu" and bank[0].skip_cls
+    per_domain = meta_teacher.train_meta_teacher(
+        tiny_ctx, cfg, "mt_pd", recipe=rc.with_overrides(teacher_selection="per_domain", teacher_sampler="per_domain"))
+    assert per_domain.info["weights"][tiny_ctx.domains[1]] == f"best_{tiny_ctx.domains[1]}.safetensors"
     assert meta_teacher.meta_teacher_name(cfg.with_overrides(prototypes="domain")).startswith("meta_teacher_")
 
 
@@ -110,7 +123,11 @@ def test_two_stages_and_per_instance_lambda(tiny_ctx, monkeypatch):
         seen["after_stage2"] = {n: v.detach().clone() for n, v in module.state_dict().items()}
         return out
 
-    monkeypatch.setattr(meta_kd, "Trainer", spy_trainer)
+    def spy_trainer_cfg(module, loss_fn, eval_fn, batches, cfg, *a, **k):
+        seen["stage1_cfg"] = cfg
+        return spy_trainer(module, loss_fn, eval_fn, batches, cfg, *a, **k)
+
+    monkeypatch.setattr(meta_kd, "Trainer", spy_trainer_cfg)
     monkeypatch.setattr(meta_kd, "train_with_selection", spy)
     res = meta_kd.distill_student(tiny_ctx, view, 1, cfg, scores, "st")
     init, s1, s2 = seen["init"], seen["after_stage1"], seen["after_stage2"]
@@ -120,6 +137,8 @@ def test_two_stages_and_per_instance_lambda(tiny_ctx, monkeypatch):
     for key in (query, "fit.weight", "corruption.corrupt.weight"):  # encoder, W_fit, W^S_c (TKD) learn
         assert not torch.equal(s1[key], init[key]), key
     assert not torch.equal(s2[head], s1[head])  # stage 2: the prediction layer learns
+    rc = meta_teacher.recipe_for(tiny_ctx.profile, 3)
+    assert seen["stage1_cfg"].schedule == "constant" and seen["stage1_cfg"].lr == pytest.approx(rc.stage1_lr)
     assert 0.27 * 0.5 < res["lambda_mean"] < 2 * 0.5 + 1e-6
     assert 0 <= res["test"] <= 1
     assert (tiny_ctx.out_dir / "st" / "result.json").is_file()
@@ -129,6 +148,16 @@ def test_two_stages_and_per_instance_lambda(tiny_ctx, monkeypatch):
     table = meta_kd.expertise_table(view, tiny_ctx, 1, scores)
     assert table["lam"].shape == table["p"].shape == (tiny_ctx.encoded.size(1, "train"),)
     assert np.all((table["lam"] > 0) & (table["lam"] <= 1.0 + 1e-6))
+
+
+def test_teacher_train_mode_keeps_dropout_on_without_gradients(tiny_ctx):
+    bank = meta_teacher.train_meta_teacher(tiny_ctx, MetaKDConfig(), "mt")
+    b = tiny_ctx.batch(0, "train", np.arange(4))
+    on, off = meta_kd.TeacherView(bank[0], 0, train_mode=True), meta_kd.TeacherView(bank[0], 0)
+    torch.manual_seed(0)
+    a1, a2 = on(b, 0)[0].logits, on(b, 0)[0].logits
+    assert not torch.equal(a1, a2) and not a1.requires_grad  # dropout on, no graph into the teacher
+    assert torch.equal(off(b, 0)[0].logits, off(b, 0)[0].logits)  # eval mode: deterministic
 
 
 def test_run_meta_kd_baseline_zero_shot_and_metrics(tiny_ctx):
@@ -180,3 +209,17 @@ def test_cli_meta_teacher_and_meta_kd(tmp_path):
     bad = subprocess.run([*base, "meta-kd", "--out", str(tmp_path), "--prototypes", "cluster"], cwd=REPO,
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("method", ["meta-kd", "meta-teacher", "tinybert", "hrkd"])
+def test_cli_parsers_build_with_the_fidelity_flags(method, capsys):
+    from hrkd_lite.cli import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["run", method, "--help"])
+    assert err.value.code == 0
+    text = capsys.readouterr().out
+    wanted = {"meta-kd": ["--pred-ce-reduction", "--teacher-train-mode", "--target-few-shot-mode", "--few-shot-mode"],
+              "meta-teacher": ["--corruption-skip-cls", "--head-input"], "tinybert": ["--teacher "],
+              "hrkd": ["--prototype-group-split"]}[method]
+    assert all(w in text for w in wanted), text

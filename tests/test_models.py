@@ -117,6 +117,29 @@ def test_per_domain_heads_int_and_tensor_agree():
         model(ids, mask, domain=7)
 
 
+def test_head_input_relu_without_dropout_vs_dropout():
+    """``head_input="relu"`` (TinyBERT / Meta-KD): logits = W relu(pooled) + b, deterministic in train mode;
+    ``"dropout"`` (BERT / HRKD): W dropout(pooled) + b."""
+    torch.manual_seed(0)
+    enc = tiny_encoder()
+    relu = MultiDomainClassifier(enc, num_labels=2, shared_head=True, head_input="relu", dropout=0.5)
+    ids = torch.randint(5, 120, (3, 6))
+    mask = torch.ones_like(ids)
+    relu.train()  # the head's dropout would act now; relu mode has none
+    relu.encoder.eval()
+    with torch.no_grad():
+        out = relu(ids, mask)
+        by_hand = torch.relu(out.pooled) @ relu.heads[0].weight.T + relu.heads[0].bias
+        torch.testing.assert_close(out.logits, by_hand)
+        torch.testing.assert_close(relu(ids, mask).logits, out.logits)
+        drop = MultiDomainClassifier(enc, num_labels=2, shared_head=True, dropout=0.5).eval()
+        drop.load_state_dict(relu.state_dict())
+        d_out = drop(ids, mask)
+        torch.testing.assert_close(d_out.logits, d_out.pooled @ drop.heads[0].weight.T + drop.heads[0].bias)
+    with pytest.raises(HrkdError, match="'gelu'.*dropout, relu"):
+        MultiDomainClassifier(enc, num_labels=2, head_input="gelu")
+
+
 def test_missing_teacher_package_names_install_line(monkeypatch):
     real = factory.importlib.util.find_spec
     monkeypatch.setattr(factory.importlib.util, "find_spec",

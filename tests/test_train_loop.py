@@ -174,6 +174,16 @@ def test_loss_decreases_and_frozen_params_unchanged(tmp_path: Path) -> None:
     assert len(saved["evals"]) == 10  # one per epoch end (eval_every=0)
 
 
+def test_constant_schedule_keeps_the_rate(tmp_path: Path) -> None:
+    """``schedule="constant"`` (Meta-KD stage 1): every step uses ``lr``; resume state still saves."""
+    data, model = ToyData(), Toy()
+    config, loss_fn, eval_fn = make(model, data, epochs=2, lr=1e-2, out_dir=str(tmp_path), schedule="constant")
+    result = Trainer(model, loss_fn, eval_fn, ToyBatches(), config).fit()
+    assert [h["lr"] for h in result.history] == pytest.approx([1e-2] * 16)
+    with pytest.raises(HrkdError, match="'cosine'.*warmup_linear, constant"):
+        make(model, data, schedule="cosine")
+
+
 def test_gradient_clipping_applied() -> None:
     data, model = ToyData(), Toy()
     config, loss_fn, _ = make(model, data, max_grad_norm=1e-3, max_steps=1)

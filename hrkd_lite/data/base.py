@@ -14,6 +14,7 @@ for recipes defined "in file order" (HRKD's MNLI split, the fixed-order fit doma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +25,8 @@ import numpy as np
 from hrkd_lite.errors import HrkdError, check_choice
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
+#: ``few_shot(mode=...)``: the HRKD code's file-order prefix (default) or a stratified random subset.
+FEW_SHOT_MODES: tuple[str, ...] = ("prefix", "stratified")
 
 
 def make_split(columns: dict[str, Sequence[Any]]) -> datasets.Dataset:
@@ -38,6 +41,12 @@ def make_split(columns: dict[str, Sequence[Any]]) -> datasets.Dataset:
         feats = {k: datasets.Value("int64" if k == "label" else "string") for k in cols}
         return datasets.Dataset.from_dict(cols, features=datasets.Features(feats))
     return datasets.Dataset.from_dict(cols)
+
+
+def prefix_size(fraction: float, n: int) -> int:
+    """Rows kept by the ``"prefix"`` few-shot rule: ``max(1, ⌊fraction·n⌋)`` (exact for decimal fractions:
+    ``0.29·100`` keeps 29 rows although the float product is 28.999...)."""
+    return max(1, min(n, math.floor(round(fraction * n, 9))))
 
 
 def labels_of(ds: datasets.Dataset) -> np.ndarray:
@@ -178,15 +187,28 @@ class MultiDomainData:
             out[dom] = datasets.DatasetDict(parts)
         return self._with_splits(out)
 
-    def few_shot(self, fraction: float, seed: int = 0,
-                 domains: Iterable[str] | None = None) -> MultiDomainData:
-        """Keep a stratified ``fraction`` of each domain's TRAIN split; dev and test are untouched.
+    def few_shot(self, fraction: float, seed: int = 0, domains: Iterable[str] | None = None,
+                 mode: str = "prefix") -> MultiDomainData:
+        """Keep a ``fraction`` of each domain's TRAIN split; dev and test are untouched.
 
-        Each class keeps at least one example. ``domains`` limits the reduction to those domains
-        (e.g. the target domain of a few-shot curve); default all. ``fraction`` must be in (0, 1].
+        ``mode`` (the ``few_shot_mode`` switch):
+
+        - ``"prefix"`` (default, the HRKD reference code's rule, ``docs/methods/hrkd.md`` §1.3): the first
+          ``⌊f·N⌋`` rows of the train split in row (file) order, at least one. The HRKD scripts pass
+          ``train_ratio = 0.9·f`` and keep the first ``⌊0.9·f·n⌋`` rows of each domain's n-row training file,
+          whose first ``⌊0.9·n⌋`` rows are the full train split: the same rows up to one at the boundary.
+          The dev split (the file's last 10 %) does not change with f; the train rows past the prefix are
+          simply not used. No stratification: a prefix keeps whatever label mix the file order gives
+          (``seed`` is unused).
+        - ``"stratified"`` (our alternative): a stratified random subset of ``round(f·N)`` rows drawn with
+          ``(seed, domain id)``, kept in row order; each class keeps at least one example.
+
+        ``domains`` limits the reduction to those domains (e.g. the target domain of a few-shot curve);
+        default all. ``fraction`` must be in (0, 1].
         """
         if not isinstance(fraction, (int, float)) or not 0.0 < float(fraction) <= 1.0:
             raise HrkdError(f"few-shot fraction must be in (0, 1], got {fraction!r}")
+        check_choice("few_shot_mode", mode, FEW_SHOT_MODES)
         chosen = set(self.domains if domains is None else domains)
         for d in chosen:
             check_choice("domain", d, self.domains)
@@ -197,13 +219,17 @@ class MultiDomainData:
                 out[dom] = dd
                 continue
             lab = labels_of(dd["train"])
-            n = max(1, int(round(fraction * len(lab))))
-            rng = np.random.default_rng((seed, di, 1000))
-            idx = stratified_indices(lab, n, rng, min_per_class=1)
+            if mode == "prefix":
+                idx = np.arange(prefix_size(fraction, len(lab)))
+            else:
+                n = max(1, int(round(fraction * len(lab))))
+                rng = np.random.default_rng((seed, di, 1000))
+                idx = stratified_indices(lab, n, rng, min_per_class=1)
             out[dom] = datasets.DatasetDict({"train": dd["train"].select(idx.tolist()),
                                              "dev": dd["dev"], "test": dd["test"]})
         new = self._with_splits(out)
-        new.info["few_shot"] = {"fraction": float(fraction), "seed": seed, "domains": sorted(chosen)}
+        new.info["few_shot"] = {"fraction": float(fraction), "seed": seed, "domains": sorted(chosen),
+                                "mode": mode}
         return new
 
     def select_domains(self, names: Iterable[str]) -> MultiDomainData:

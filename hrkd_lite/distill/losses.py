@@ -11,7 +11,8 @@ Conventions shared by every function here:
   requires grad lets gradients reach the teacher.
 - ``reduction="none"`` returns one value per example, shape ``(B,)``, for per-instance weighting
   (Meta-KD's λ_i, ``docs/methods/meta_kd.md`` §4). Where every example contributes the same number of
-  elements, ``"none"``'s mean equals ``"mean"`` (``hinton_kd`` with ignored rows is the exception).
+  elements, ``"none"``'s mean equals ``"mean"`` (``hinton_kd`` with ignored rows is the exception;
+  ``soft_cross_entropy`` has ``"none_mean_classes"`` for its reference scale).
 - Attention scores are **pre-softmax** (QKᵀ/√d plus the additive mask ``(1 - mask) * -10000``), the
   encoder contract in ``docs/ARCHITECTURE.md``.
 """
@@ -31,6 +32,7 @@ from hrkd_lite.models.bert import MASK_VALUE, MASKED_THRESHOLD
 
 __all__ = [
     "MASK_VALUE",
+    "SOFT_CE_REDUCTIONS",
     "attention_score_mse",
     "distilbert_cosine_loss",
     "embedding_mse",
@@ -46,6 +48,8 @@ __all__ = [
 ]
 
 _MEAN_NONE = ("mean", "none")
+#: ``soft_cross_entropy`` reductions: scalar ÷C (reference), scalar class sum, (B,) class sum, (B,) ÷C.
+SOFT_CE_REDUCTIONS = ("mean_classes", "batchmean", "none", "none_mean_classes")
 
 
 def _check_same_shape(what: str, a: Tensor, b: Tensor) -> None:
@@ -162,15 +166,18 @@ def soft_cross_entropy(
 ) -> Tensor:
     """Soft cross-entropy −softmax(z_t/t)·log_softmax(z_s/t), **no t² factor** (docs/methods/background.md §6, docs/methods/hrkd.md §2.1).
 
-    Reductions (the ``soft_ce_reduction`` fidelity switch):
+    Reductions (the ``soft_ce_reduction`` switch of HRKD, ``pred_ce_reduction`` of Meta-KD):
 
     - ``"mean_classes"`` (default): mean over batch **and** classes, i.e. batch-mean CE ÷ C. This is what
       the TinyBERT reference code computes (``task_distill.py``, ``soft_cross_entropy``: ``.mean()`` of
-      the (B, C) products) and what the HRKD code, built on it, computes.
+      the (B, C) products), and what both codes built on it compute: HRKD's prediction loss and Meta-KD's
+      stage-2 loss (the authors' ``meta_distill.py`` / ``task_distill.py --pred_distill``).
     - ``"batchmean"``: sum over classes, mean over batch: the per-example cross-entropy of the equation
       above, averaged over the batch (C × the ``"mean_classes"`` value; our alternative, not a reference
       code's reduction).
-    - ``"none"``: (B,) per-example CE summed over classes.
+    - ``"none"``: (B,) per-example CE summed over classes (its mean is ``"batchmean"``).
+    - ``"none_mean_classes"``: (B,) per-example mean over classes (its mean is ``"mean_classes"``), for
+      per-example weights (Meta-KD's λ_i) on the reference scale.
 
     Args:
         student_logits: (B, C).
@@ -181,7 +188,7 @@ def soft_cross_entropy(
     Returns:
         Scalar, or (B,) for ``"none"``.
     """
-    check_choice("soft_cross_entropy reduction", reduction, ("mean_classes", "batchmean", "none"))
+    check_choice("soft_cross_entropy reduction", reduction, SOFT_CE_REDUCTIONS)
     _check_temperature(temperature)
     _check_same_shape("soft_cross_entropy logits", student_logits, teacher_logits)
     p_t = F.softmax(teacher_logits / temperature, dim=-1)
@@ -189,6 +196,8 @@ def soft_cross_entropy(
     elementwise = -p_t * log_ps  # (B, C)
     if reduction == "mean_classes":
         return elementwise.mean()
+    if reduction == "none_mean_classes":
+        return elementwise.mean(-1)
     per_example = elementwise.sum(-1)
     return per_example if reduction == "none" else per_example.mean()
 

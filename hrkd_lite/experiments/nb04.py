@@ -17,7 +17,7 @@ import torch
 
 from hrkd_lite.data import MultiDomainData
 from hrkd_lite.errors import HrkdError, check_choice
-from hrkd_lite.methods.baselines.runner import run_student, run_tinybert
+from hrkd_lite.methods.baselines.runner import run_student, run_teacher, run_tinybert
 from hrkd_lite.methods.hrkd.config import HRKDConfig
 from hrkd_lite.methods.hrkd.graph import MetaGraph
 from hrkd_lite.methods.hrkd.recorder import Recording
@@ -29,10 +29,14 @@ from hrkd_lite.methods.shared.teachers import run_multi_teacher
 from hrkd_lite.noise import Comparison, compare
 from hrkd_lite.profiles import Profile
 
-#: Baselines of the results table: no-KD student (shared, per-domain heads) and single-domain TinyBERT-KD.
+#: Baselines of the results table: no-KD student (shared, per-domain heads) and single-domain TinyBERT-KD,
+#: from the stage-A multi-task teacher (``tinybert``) or from single-domain teachers (``tinybert_single_teacher``,
+#: the reference baseline). Each takes (ctx, {"multitask": folder, "single": folder or None}).
 BASELINES: dict[str, Callable[..., dict]] = {
-    "student": lambda ctx, teacher_dir: run_student(ctx, setting="multi"),
-    "tinybert": lambda ctx, teacher_dir: run_tinybert(ctx, setting="single", teacher_dir=teacher_dir),
+    "student": lambda ctx, tdirs: run_student(ctx, setting="multi"),
+    "tinybert": lambda ctx, tdirs: run_tinybert(ctx, setting="single", teacher_dir=tdirs["multitask"]),
+    "tinybert_single_teacher": lambda ctx, tdirs: run_tinybert(ctx, setting="single", teacher="single",
+                                                               teacher_dir=tdirs.get("single")),
 }
 
 
@@ -57,13 +61,24 @@ def train_multi_teacher(ctx: RunContext, runs_dir: Path, reuse: bool = True) -> 
     return metrics, tctx.out_dir / "teacher"
 
 
+def train_single_teachers(ctx: RunContext, runs_dir: Path, reuse: bool = True) -> tuple[dict, Path]:
+    """One single-domain teacher per domain (BERT_B-single; lr 2e-5 on the reference profiles) into
+    ``runs_dir/single_teacher``; returns (metrics, teacher folder for ``single_teacher_dir``)."""
+    tctx = sub_context(ctx, Path(runs_dir) / "single_teacher")
+    metrics = cached(tctx.out_dir, lambda: run_teacher(tctx, mode="single"), reuse)
+    return metrics, tctx.out_dir / "teacher"
+
+
 def run_comparison(ctx: RunContext, teacher_dir: Path, runs_dir: Path, *, variants: Sequence[str] = ("hrkd",),
                    baselines: Sequence[str] = ("student", "tinybert"), seeds: Sequence[int] = (0,),
-                   reuse: bool = True, keep_checkpoints: bool = False) -> dict[str, list[dict]]:
+                   reuse: bool = True, keep_checkpoints: bool = False,
+                   single_teacher_dir: Path | None = None) -> dict[str, list[dict]]:
     """Every variant (an HRKD preset) and baseline for every seed: ``{name: [metrics per seed]}``.
 
-    Folders: ``runs_dir/<name>/seed<k>``. All students learn from the same stage-A teacher.
+    Folders: ``runs_dir/<name>/seed<k>``. All students learn from the same stage-A teacher, except
+    ``tinybert_single_teacher`` (the single-domain teachers of ``single_teacher_dir``, else trained per seed).
     """
+    tdirs = {"multitask": str(teacher_dir), "single": str(single_teacher_dir) if single_teacher_dir else None}
     for b in baselines:
         check_choice("baseline", b, BASELINES)
     out: dict[str, list[dict]] = {}
@@ -73,7 +88,7 @@ def run_comparison(ctx: RunContext, teacher_dir: Path, runs_dir: Path, *, varian
             sctx = sub_context(ctx, Path(runs_dir) / name / f"seed{seed}", seed)
             if name in BASELINES:
                 def fn(sctx=sctx, name=name) -> dict:
-                    m = BASELINES[name](sctx, str(teacher_dir))
+                    m = BASELINES[name](sctx, tdirs)
                     if not keep_checkpoints:
                         remove_checkpoints(sctx.out_dir)
                     return m

@@ -2,8 +2,12 @@
 
 This is the model of HRKD's ``MetaBert`` / ``MetaTinyBert`` (``docs/methods/hrkd.md`` §1.2) and of the multi-task
 teacher: the encoder and pooler are shared, each domain d has its own linear classifier W_d, so
-logits(x, d) = W_d · tanh(W_p h_[CLS](x) + b_p) + b_d. With ``shared_head=True`` every domain uses one
-head (the single-domain and mixed-domain baselines).
+logits(x, d) = W_d · dropout(tanh(W_p h_[CLS](x) + b_p)) + b_d. With ``shared_head=True`` every domain uses
+one head (the single-domain and mixed-domain baselines).
+
+``head_input`` picks what the head sees: ``"dropout"`` = dropout(pooled) (BERT, HRKD's ``MetaBert``) or
+``"relu"`` = relu(pooled) without dropout (TinyBERT's classifier, which Meta-KD's teacher and student reuse:
+``docs/methods/meta_kd.md``, model details).
 """
 
 from __future__ import annotations
@@ -13,7 +17,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hrkd_lite.errors import check_choice
 from hrkd_lite.models.bert import INIT_STD, BertEncoder
+
+#: What the classifier head sees: BERT's dropout(pooled), or TinyBERT / Meta-KD's relu(pooled).
+HEAD_INPUTS = ("dropout", "relu")
 
 
 @dataclass
@@ -36,12 +44,14 @@ class MultiDomainClassifier(nn.Module):
         num_labels: C, classes per domain (all domains share the label set).
         num_domains: D, number of heads (ignored when ``shared_head``).
         shared_head: one head for every domain.
-        dropout: dropout on the pooled vector before the head.
+        dropout: dropout on the pooled vector before the head (``head_input="dropout"`` only).
+        head_input: ``"dropout"`` (W·dropout(pooled)) or ``"relu"`` (W·relu(pooled), no dropout).
     """
 
     def __init__(self, encoder: BertEncoder, num_labels: int, num_domains: int = 1,
-                 shared_head: bool = False, dropout: float = 0.1):
+                 shared_head: bool = False, dropout: float = 0.1, head_input: str = "dropout"):
         super().__init__()
+        self.head_input = check_choice("head_input", head_input, HEAD_INPUTS)
         H = encoder.config.hidden_size
         self.encoder = encoder
         self.num_labels, self.num_domains, self.shared_head = num_labels, num_domains, shared_head
@@ -80,5 +90,6 @@ class MultiDomainClassifier(nn.Module):
                 token_type_ids: torch.Tensor | None = None, domain: int | torch.Tensor = 0) -> ModelOutput:
         out = self.encoder(input_ids, attention_mask, token_type_ids)
         pooled = torch.tanh(self.pooler(out.last_hidden_state[:, 0]))
-        logits = self.head_logits(self.dropout(pooled), domain)
+        feed = torch.relu(pooled) if self.head_input == "relu" else self.dropout(pooled)
+        logits = self.head_logits(feed, domain)
         return ModelOutput(logits, out.hidden_states, out.attention_scores, out.values, pooled)

@@ -113,17 +113,18 @@ def truncate_encoder(encoder: BertEncoder, layers: tuple[int, ...] | list[int]) 
 
 
 def build_teacher(profile: Profile, num_labels: int, num_domains: int = 1, shared_head: bool = False,
-                  reinit_pooler: bool = True) -> MultiDomainClassifier:
-    """Pretrained teacher encoder + pooler + heads. ``reinit_pooler`` follows HRKD (loader skips pooler)."""
+                  reinit_pooler: bool = True, head_input: str = "dropout") -> MultiDomainClassifier:
+    """Pretrained teacher encoder + pooler + heads. ``reinit_pooler`` follows HRKD (loader skips pooler);
+    ``head_input``: ``"dropout"`` (BERT / HRKD) or ``"relu"`` (TinyBERT / Meta-KD classifier)."""
     enc = load_encoder(profile.teacher)
-    model = MultiDomainClassifier(enc, num_labels, num_domains, shared_head)
+    model = MultiDomainClassifier(enc, num_labels, num_domains, shared_head, head_input=head_input)
     if not reinit_pooler:
         model.load_pooler(load_pretrained(profile.teacher)[1])
     return model
 
 
 def build_student(profile: Profile, num_labels: int, num_domains: int = 1, shared_head: bool = False,
-                  init_from: MultiDomainClassifier | None = None) -> MultiDomainClassifier:
+                  init_from: MultiDomainClassifier | None = None, head_input: str = "dropout") -> MultiDomainClassifier:
     """The student of a profile.
 
     ``profile.student == "layers"``: the teacher's encoder truncated to ``profile.student_layers``. The
@@ -135,7 +136,7 @@ def build_student(profile: Profile, num_labels: int, num_domains: int = 1, share
         enc = truncate_encoder(source, profile.student_layers)
     else:
         enc = load_encoder(profile.student)
-    return MultiDomainClassifier(enc, num_labels, num_domains, shared_head)
+    return MultiDomainClassifier(enc, num_labels, num_domains, shared_head, head_input=head_input)
 
 
 def teacher_layers_for_student(profile: Profile, teacher_layers: int) -> list[int]:

@@ -12,6 +12,7 @@ import torch
 from hrkd_lite.errors import HrkdError, check_choice
 
 PRECISIONS = ("no", "fp16", "bf16")
+SCHEDULES = ("warmup_linear", "constant")
 
 
 @dataclass
@@ -24,6 +25,9 @@ class TrainConfig:
     ``"mean"`` only ``best_mean``. ``max_steps`` caps the total (and the schedule length).
     ``mixed_precision``: "no" | "fp16" | "bf16" (autocast around ``loss_fn``; fp16 with loss scaling);
     forced to "no" on the CPU.
+    ``schedule``: ``"warmup_linear"`` (linear warmup over ``warmup_ratio`` of the steps, then linear decay
+    to 0: HRKD, Meta-KD's teacher and stage 2) or ``"constant"`` (``lr`` at every step: Meta-KD's
+    stage 1 in the authors' code).
     """
 
     epochs: int
@@ -41,9 +45,11 @@ class TrainConfig:
     max_steps: int | None = None
     progress: bool = True
     mixed_precision: str = "no"
+    schedule: str = "warmup_linear"
 
     def __post_init__(self) -> None:
         check_choice("select", self.select, ["per_domain", "mean"])
+        check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
         if self.epochs < 1:
             raise HrkdError(f"epochs must be >= 1, got {self.epochs}")

@@ -66,6 +66,11 @@ HISTORY = "history.json"
 MEAN = "mean"
 
 
+def _constant(step: int) -> float:
+    """The ``"constant"`` schedule's multiplier (a module-level function, so the scheduler state pickles)."""
+    return 1.0
+
+
 def _safe_name(domain: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(domain))
 
@@ -117,7 +122,10 @@ class Trainer:
         if optimizer is None:
             optimizer = build_optimizer(module, config.lr, config.weight_decay)
         if scheduler is None:
-            scheduler = linear_warmup_decay(optimizer, self.total_steps, config.warmup_ratio)
+            if config.schedule == "warmup_linear":
+                scheduler = linear_warmup_decay(optimizer, self.total_steps, config.warmup_ratio)
+            else:  # "constant": lr at every step (Meta-KD's stage 1)
+                scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _constant)
         # The optimizer is wrapped (fp16: scaler.step / update); the scheduler is not (accelerate's
         # wrapper would step it once per process), it is stepped below unless an fp16 step was skipped.
         self.optimizer = self.accelerator.prepare_optimizer(optimizer)

@@ -5,6 +5,9 @@
 - ``kd``: Hinton soft-target KD, L = (1-α)·CE(y, p_s) + α·T²·KL(p_t^T ‖ p_s^T);
 - ``tinybert``: TinyBERT-style task distillation — embedding, attention-score and hidden MSE through
   learned projections, plus soft CE (HRKD's single-domain "TinyBERT-KD", one joint stage by default).
+  ``teacher="single"`` distils each domain from its own single-domain teacher (BERT_B-single, trained at
+  2e-5 on the reference profiles), as the reference's ``finetune_domain.sh`` does; ``"multitask"`` (default
+  here, our choice so every student of notebook 04 learns from one teacher) uses the stage-A teacher.
 
 ``setting="single"`` trains one student per domain on that domain's data (the papers' single-domain
 baselines); ``setting="multi"`` one shared student with per-domain heads on all domains.
@@ -12,6 +15,7 @@ baselines); ``setting="multi"`` one shared student with per-domain heads on all 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import torch
@@ -22,6 +26,7 @@ from hrkd_lite.distill.layer_maps import indices_from_map
 from hrkd_lite.distill.losses import hinton_kd, soft_cross_entropy
 from hrkd_lite.distill.projections import FitDenses
 from hrkd_lite.distill.tinybert import tinybert_layer_losses, tinybert_total
+from hrkd_lite.errors import HrkdError, check_choice
 from hrkd_lite.methods.registry import Flag, MethodSpec, register
 from hrkd_lite.methods.shared.context import RunContext, Step, new_student
 from hrkd_lite.methods.shared.metrics import write_metrics
@@ -30,6 +35,7 @@ from hrkd_lite.methods.shared.training import train_with_selection
 from hrkd_lite.models.factory import teacher_layers_for_student
 
 SETTINGS = ("single", "multi")
+TINYBERT_TEACHERS = ("multitask", "single")
 LossBuilder = Callable[[nn.Module, "Student"], Callable[[Step], torch.Tensor]]
 
 
@@ -132,11 +138,23 @@ def tinybert_loss_builder(ctx: RunContext, teachers: TeacherBank, temperature: f
 
 
 def run_tinybert(ctx: RunContext, setting: str = "single", temperature: float = 1.0,
-                 soft_ce_reduction: str = "mean_classes", teacher_dir: str | None = None) -> dict:
-    teachers = get_teacher(ctx, teacher_dir)
+                 soft_ce_reduction: str = "mean_classes", teacher_dir: str | None = None,
+                 teacher: str = "multitask") -> dict:
+    """TinyBERT-KD students; ``teacher``: ``"multitask"`` (stage-A teacher) or ``"single"`` (one teacher per
+    domain, ``mode="single"``, trained into ``out_dir/single_teacher`` unless ``teacher_dir`` holds one)."""
+    check_choice("tinybert teacher", teacher, TINYBERT_TEACHERS)
+    if teacher == "single" and not teacher_dir:
+        teachers = train_teacher(ctx, mode="single", name="single_teacher")[0]
+    else:
+        teachers = get_teacher(ctx, teacher_dir)
+    if teacher == "single" and (teachers.folder is not None and
+                                json.loads((teachers.folder / "teacher.json").read_text())["mode"] != "single"):
+        raise HrkdError(f"--teacher single needs a `run teacher --mode single` folder; {teachers.folder} is not one")
     make_loss = tinybert_loss_builder(ctx, teachers, temperature, soft_ce_reduction)
-    return run_students(ctx, "tinybert", setting, make_loss, teacher_hidden=teachers[0].config.hidden_size,
-                        extra={"temperature": temperature, "soft_ce_reduction": soft_ce_reduction})
+    method = "tinybert" if teacher == "multitask" else "tinybert/single-teacher"
+    return run_students(ctx, method, setting, make_loss, teacher_hidden=teachers[0].config.hidden_size,
+                        extra={"temperature": temperature, "soft_ce_reduction": soft_ce_reduction,
+                               "teacher": teacher})
 
 
 _SETTING = Flag("setting", str, "single", "single: one student per domain; multi: one shared student", SETTINGS)
@@ -150,4 +168,6 @@ register(MethodSpec("kd", run_kd, "Hinton soft-target KD", [
 register(MethodSpec("tinybert", run_tinybert, "TinyBERT-style KD (emb + attention scores + hidden + soft CE)", [
     _SETTING, Flag("temperature", float, 1.0, "soft-CE temperature"),
     Flag("soft_ce_reduction", str, "mean_classes", "HRKD code divides by C", ("mean_classes", "batchmean")),
+    Flag("teacher", str, "multitask", "multitask (stage-A) or single (one single-domain teacher per domain, "
+         "the reference baseline)", TINYBERT_TEACHERS),
     _TDIR]))

@@ -44,6 +44,8 @@ class HRKDConfig:
         prototype_group_size: examples per prototype/graph group (8 = the per-GPU batch of the 4-GPU
             runs, docs/methods/hrkd.md §7); the loss is the mean over groups, as DDP's gradient averaging gives.
             None = one group with the whole per-domain batch.
+        prototype_group_split: ``"strided"`` [C] = group j takes positions j, j+G, … of the domain's batch
+            (each GPU's shard under the distributed sampler); ``"consecutive"`` = consecutive slices.
         prototype_masked: False [C] = mean over all positions, padding included (static padding);
             True = mean over real tokens only.
         soft_ce_reduction: ``"mean_classes"`` [C] = mean over batch *and* classes (CE ÷ C), no t²;
@@ -72,6 +74,7 @@ class HRKDConfig:
     xavier_gain: float = XAVIER_GAIN
     w2_init: str = "reference"
     prototype_group_size: int | None = 8
+    prototype_group_split: str = "strided"
     prototype_masked: bool = False
     soft_ce_reduction: str = "mean_classes"
     temperature: float = 1.0
@@ -86,6 +89,7 @@ class HRKDConfig:
         check_choice("soft_ce_reduction", self.soft_ce_reduction, SOFT_CE_REDUCTIONS)
         check_choice("checkpoint_selection", self.checkpoint_selection, CHECKPOINT_SELECTIONS)
         check_choice("w2_init", self.w2_init, W2_INITS)
+        check_choice("prototype_group_split", self.prototype_group_split, ("strided", "consecutive"))
         if not 0 <= self.gat_dropout < 1:
             raise HrkdError(f"gat_dropout must be in [0, 1), got {self.gat_dropout}")
         if self.gat_heads < 1:

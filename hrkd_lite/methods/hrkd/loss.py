@@ -47,8 +47,9 @@ class DomainTerms:
         return torch.cat([self.emb.unsqueeze(0), self.attn + self.hid], dim=0)
 
 
-def group_means(terms: Sequence[DomainTerms], group_size: int | None) -> tuple[Tensor, Tensor]:
-    """Average each domain's per-example terms within its prototype groups.
+def group_means(terms: Sequence[DomainTerms], group_size: int | None,
+                split: str = "strided") -> tuple[Tensor, Tensor]:
+    """Average each domain's per-example terms within its prototype groups (the same groups as the prototypes).
 
     Returns (layer_terms (G, L, D), pred_terms (G, D)). Every domain needs the same number of groups.
     """
@@ -57,7 +58,7 @@ def group_means(terms: Sequence[DomainTerms], group_size: int | None) -> tuple[T
     layers, preds = [], []
     for t in terms:
         mat = t.layer_matrix()
-        sl = group_slices(t.batch_size, group_size)
+        sl = group_slices(t.batch_size, group_size, split)
         layers.append(torch.stack([mat[:, s].mean(dim=1) for s in sl], dim=0))  # (G, L)
         preds.append(torch.stack([t.pred[s].mean() for s in sl], dim=0))  # (G,)
     if len({x.shape for x in layers}) != 1:

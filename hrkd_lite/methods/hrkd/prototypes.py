@@ -3,7 +3,9 @@
 P[m, d] = mean over the batch and all positions of fit_m(H^S_d[m]) ∈ R^H, m = 0..M (0 = embeddings).
 The reference code averages all static-padding positions (padding included) and builds prototypes
 per GPU from 8 examples per domain; ``group_size`` reproduces that on one device by splitting each
-domain's batch into consecutive groups, one prototype set (and one graph call) per group (docs/methods/hrkd.md §7).
+domain's batch into groups, one prototype set (and one graph call) per group (docs/methods/hrkd.md §7).
+The groups are *strided* by default (group j = positions j, j+G, j+2G, …, as a distributed sampler shards
+a batch over G GPUs) or *consecutive* slices (``split="consecutive"``, the ``prototype_group_split`` switch).
 """
 
 from __future__ import annotations
@@ -13,21 +15,29 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from hrkd_lite.errors import HrkdError
+from hrkd_lite.errors import HrkdError, check_choice
+
+GROUP_SPLITS = ("strided", "consecutive")
 
 
-def group_slices(batch_size: int, group_size: int | None) -> list[slice]:
-    """Consecutive example slices of one domain's batch: ``ceil(B / group_size)`` groups.
+def group_slices(batch_size: int, group_size: int | None, split: str = "strided") -> list[slice]:
+    """Example slices of one domain's batch: G = ``ceil(B / group_size)`` groups.
 
-    ``group_size=None`` (or ≥ B) gives one group with the whole batch. The last group is shorter when
-    B is not a multiple of the group size (on 4 GPUs that would be an uneven shard).
+    ``split="strided"`` (reference: each GPU's shard of a distributed batch): group j holds positions
+    j, j+G, j+2G, …; ``"consecutive"``: group j holds positions j·g … (j+1)·g − 1. ``group_size=None``
+    (or ≥ B) gives one group with the whole batch. When B is not a multiple of the group size the groups
+    differ in size by at most one (strided) or the last one is shorter (consecutive).
     """
+    check_choice("prototype_group_split", split, GROUP_SPLITS)
     if batch_size < 1:
         raise HrkdError(f"a domain batch needs at least one example, got batch size {batch_size}")
     if group_size is None or group_size >= batch_size:
         return [slice(0, batch_size)]
     if group_size < 1:
         raise HrkdError(f"prototype_group_size must be >= 1 or None, got {group_size}")
+    if split == "strided":
+        groups = -(-batch_size // group_size)
+        return [slice(j, batch_size, groups) for j in range(groups)]
     return [slice(s, min(s + group_size, batch_size)) for s in range(0, batch_size, group_size)]
 
 
@@ -38,6 +48,7 @@ def domain_prototypes(
     masked: bool = False,
     group_size: int | None = None,
     detach: bool = False,
+    split: str = "strided",
 ) -> Tensor:
     """Prototypes of one domain, per group and layer (docs/methods/hrkd.md §2.2).
 
@@ -48,6 +59,7 @@ def domain_prototypes(
         masked: False = mean over all T positions, padding included (reference code, static padding);
             True = mean over real tokens only.
         group_size: examples per group (None = one group).
+        split: ``"strided"`` (reference) or ``"consecutive"`` groups (:func:`group_slices`).
         detach: cut the gradient path from the prototypes to the student (``detach_prototypes``).
 
     Returns:
@@ -59,7 +71,7 @@ def domain_prototypes(
     if masked and attention_mask is None:
         raise HrkdError("prototype_masked=True needs the attention_mask")
     out = []
-    for sl in group_slices(batch, group_size):
+    for sl in group_slices(batch, group_size, split):
         layers = []
         for h in hidden:
             if h.dim() != 3 or h.shape[0] != batch:

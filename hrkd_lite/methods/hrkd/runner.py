@@ -225,6 +225,8 @@ register(MethodSpec("hrkd", _run_cli, "HRKD stage B: graph-weighted multi-domain
     Flag("gat_dropout", float, None, f"GAT dropout {_B}"),
     Flag("gat_dropout_in_train", bool, None, f"graph.train() each step {_B}"),
     Flag("prototype_group_size", int, None, f"examples per prototype group, 0 = whole batch {_B}"),
+    Flag("prototype_group_split", str, None, f"strided (per-GPU shards) or consecutive groups {_B}",
+         ("strided", "consecutive")),
     Flag("prototype_masked", bool, None, f"prototypes over real tokens only {_B}"),
     Flag("soft_ce_reduction", str, None, f"soft CE reduction {_B}", SOFT_CE_REDUCTIONS),
     Flag("w2_init", str, None, f"W2 Xavier fans {_B}", W2_INITS),

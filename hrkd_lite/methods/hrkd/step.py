@@ -85,10 +85,12 @@ def domain_terms(student: HRKDStudent, s_out: Any, t_out: Any, indices: dict, cf
     if not cfg.use_graph:
         return terms, None, None
     protos = domain_prototypes(proj, attention_mask, masked=cfg.prototype_masked,
-                               group_size=cfg.prototype_group_size, detach=cfg.detach_prototypes)
+                               group_size=cfg.prototype_group_size, detach=cfg.detach_prototypes,
+                               split=cfg.prototype_group_split)
     with torch.no_grad():
         other = domain_prototypes(proj, attention_mask, masked=not cfg.prototype_masked,
-                                  group_size=cfg.prototype_group_size, detach=True)
+                                  group_size=cfg.prototype_group_size, detach=True,
+                                  split=cfg.prototype_group_split)
     return terms, protos, other
 
 
@@ -104,7 +106,7 @@ def hrkd_step(student: HRKDStudent, teachers: TeacherBank, batches: list[tuple[i
         protos.append(pm)
         others.append(po)
     group = cfg.prototype_group_size if cfg.use_graph else None
-    layer_terms, pred_terms = group_means(terms, group)
+    layer_terms, pred_terms = group_means(terms, group, cfg.prototype_group_split)
     weights, record, p_all, feats, groups = None, None, None, None, None
     if cfg.use_graph:
         if student.graph is None:

@@ -19,6 +19,8 @@ INSTANCE_WEIGHTING = ("per_instance", "batch_mean")
 SCHEDULES = ("two_stage", "joint")
 SPLITS = ("hrkd", "pooled")
 TEACHER_VARIANTS = ("meta", "single", "mix")
+PRED_CE_REDUCTIONS = ("mean_classes", "batchmean")
+HEAD_INPUTS = ("relu", "dropout")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,15 @@ class MetaKDConfig:
             (target domain only) and ``"mix"`` (all domains, plain CE).
         zero_shot: the meta/mix teacher is trained without the target domain (docs/methods/meta_kd.md §11).
         few_shot: fraction of the target domain's training split kept (None = all).
+        pred_ce_reduction: stage-2 soft CE scale: ``"mean_classes"`` = mean over batch AND classes (the
+            authors' TinyBERT-derived ``soft_cross_entropy`` [R]); ``"batchmean"`` = batch mean of the
+            per-example class sum (C × larger; our earlier default).
+        corruption_skip_cls: h̄ of the corruption heads (teacher and student) averages the last layer over the
+            tokens AFTER [CLS] (True, authors [R]) or over all tokens ([CLS] included, False).
+        head_input: the task head of Meta-KD's teachers and students sees ``"relu"`` = relu(pooled) without
+            dropout (authors' TinyBERT-derived classifier [R]) or ``"dropout"`` = dropout(pooled) (BERT).
+        teacher_train_mode: the frozen teacher runs in train mode (dropout on) while the student distils
+            (True, authors [R]: it is never switched to eval) or in eval mode (False).
     """
 
     prototypes: str = "class"
@@ -74,6 +85,10 @@ class MetaKDConfig:
     teacher_variant: str = "meta"
     zero_shot: bool = False
     few_shot: float | None = None
+    pred_ce_reduction: str = "mean_classes"
+    corruption_skip_cls: bool = True
+    head_input: str = "relu"
+    teacher_train_mode: bool = True
 
     def __post_init__(self) -> None:
         check_choice("prototypes", self.prototypes, PROTOTYPES)
@@ -83,6 +98,8 @@ class MetaKDConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("split", self.split, SPLITS)
         check_choice("teacher_variant", self.teacher_variant, TEACHER_VARIANTS)
+        check_choice("pred_ce_reduction", self.pred_ce_reduction, PRED_CE_REDUCTIONS)
+        check_choice("head_input", self.head_input, HEAD_INPUTS)
         if self.pred_temperature <= 0:
             raise HrkdError(f"pred_temperature must be > 0, got {self.pred_temperature}")
         if self.domain_loss_weight < 0 or self.tkd_weight < 0:

@@ -11,7 +11,9 @@ Stage 1 [C] (authors' ``meta_distill.py``, ``not args.pred_distill`` branch), pe
 batch mean when it is multiplied by λ_i, so L_1 = mean(λ) · [mean L_rep + mean L_att + γ₂ L_TKD].
 In both codes L_TKD is one batch scalar; passing a (B,) tensor weights it per example instead.
 
-Stage 2 [C]: L_2 = mean_i soft-CE(softmax(z^T_i / T), log_softmax(z^S_i / T)) — no hard labels,
+Stage 2 [C]: L_2 = (1 / (B·C)) Σ_i Σ_c −softmax(z^T_i / T)_c · log_softmax(z^S_i / T)_c — the mean over
+batch AND classes of the authors' TinyBERT-derived ``soft_cross_entropy`` (``reduction="mean_classes"``,
+the default); ``"batchmean"`` is the batch mean of the per-example class sum, C × larger. No hard labels,
 no λ, no T² (``pred_lambda_weighting`` turns λ on, paper? [M]).
 """
 
@@ -101,16 +103,22 @@ def stage1_loss(rep: Tensor, att: Tensor, tkd: Tensor | float | None, weights: T
     return lam.mean() * (rep.mean() + att.mean() + tkd_weight * tkd_t.mean())
 
 
-def soft_cross_entropy_terms(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0) -> Tensor:
-    """(B,) −Σ_c softmax(z^T/T)_c · log_softmax(z^S/T)_c for logits (B, C); no T² factor."""
-    return soft_cross_entropy(student_logits, teacher_logits.detach(), temperature, reduction="none")
+def soft_cross_entropy_terms(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0,
+                             reduction: str = "mean_classes") -> Tensor:
+    """(B,) per-example soft CE for logits (B, C), no T² factor: the mean over classes
+    (``"mean_classes"``, reference scale) or the sum over classes (``"batchmean"``)."""
+    check_choice("pred_ce_reduction", reduction, ("mean_classes", "batchmean"))
+    per_example = "none_mean_classes" if reduction == "mean_classes" else "none"
+    return soft_cross_entropy(student_logits, teacher_logits.detach(), temperature, reduction=per_example)
 
 
 def stage2_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0,
-                weights: Tensor | None = None, instance_weighting: str = "per_instance") -> Tensor:
-    """L_2 = mean_i [λ_i ·] soft-CE_i(z^T/T, z^S/T) (docs/methods/meta_kd.md §4); ``weights`` None = the code's unweighted form."""
+                weights: Tensor | None = None, instance_weighting: str = "per_instance",
+                reduction: str = "mean_classes") -> Tensor:
+    """L_2 = mean_i [λ_i ·] soft-CE_i(z^T/T, z^S/T) (docs/methods/meta_kd.md §4); ``weights`` None = the code's
+    unweighted form. ``reduction``: ``"mean_classes"`` (reference, ÷C) or ``"batchmean"`` (class sum)."""
     check_choice("instance_weighting", instance_weighting, ("per_instance", "batch_mean"))
-    per = soft_cross_entropy_terms(student_logits, teacher_logits, temperature)
+    per = soft_cross_entropy_terms(student_logits, teacher_logits, temperature, reduction)
     if weights is None:
         return per.mean()
     lam = weights.to(per.dtype).detach()
@@ -120,9 +128,9 @@ def stage2_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: flo
 def joint_loss(rep: Tensor, att: Tensor, tkd: Tensor | float | None, student_logits: Tensor,
                teacher_logits: Tensor, weights: Tensor | None, tkd_weight: float = 0.5,
                temperature: float = 1.0, pred_lambda_weighting: bool = False,
-               instance_weighting: str = "per_instance") -> Tensor:
+               instance_weighting: str = "per_instance", reduction: str = "mean_classes") -> Tensor:
     """Paper form [M]: one weighted sum L_1 + L_2 (``schedule="joint"``), λ on L_2 only when asked."""
     l1 = stage1_loss(rep, att, tkd, weights, tkd_weight, instance_weighting)
     l2 = stage2_loss(student_logits, teacher_logits, temperature,
-                     weights if pred_lambda_weighting else None, instance_weighting)
+                     weights if pred_lambda_weighting else None, instance_weighting, reduction)
     return l1 + l2

@@ -6,9 +6,11 @@ One teacher (shared encoder, pooler and head) fine-tuned on all domains' batches
 
 where t_i are prototype scores of a *pre-trained, not fine-tuned* encoder (``metakd.scores``) and
 u_i = tanh(W_c(h̄_last(x_i) + E_D(d_i))) the domain-corrupted feature (``metakd.corruption``).
-Each step concatenates one batch per training domain (the authors mix all domains in one loader) and
-shuffles the domain labels across that whole batch. Per-domain best-dev checkpoints are kept, as for
-every teacher in this project; a domain left out (zero-shot) uses the best-mean checkpoint.
+Training follows Meta-KD's own recipe (:mod:`hrkd_lite.methods.metakd.recipe`): by default each step takes
+32 examples from all training domains mixed in one loader (reshuffled every epoch), shuffles the domain
+labels across that batch, and ONE checkpoint is kept, the best on the mixed dev set (the authors' scripts).
+``teacher_selection="per_domain"`` keeps each domain's best-dev checkpoint instead (HRKD's rule); a domain
+left out (zero-shot) always uses the best-mean checkpoint.
 
 The prototype scores t_i come from ``metakd.features``; the domain probe (the check on the corruption loss)
 is ``metakd.probe``.
@@ -28,6 +30,7 @@ from torch import nn
 
 from hrkd_lite.errors import HrkdError
 from hrkd_lite.methods.metakd.config import (
+    HEAD_INPUTS,
     PROTOTYPES,
     SCORE_FORMULAS,
     TEACHER_WEIGHT_TERMS,
@@ -41,20 +44,22 @@ from hrkd_lite.methods.metakd.corruption import (
     meta_teacher_loss,
 )
 from hrkd_lite.methods.metakd.features import prototype_scores, scores_by_domain
+from hrkd_lite.methods.metakd.recipe import MetaKDRecipe, recipe_for
 from hrkd_lite.methods.metakd.scores import mean_pool
 from hrkd_lite.methods.registry import Flag, MethodSpec, register
 from hrkd_lite.methods.shared.context import RunContext, Step
 from hrkd_lite.methods.shared.evaluation import accuracy, with_average
 from hrkd_lite.methods.shared.metrics import write_metrics
-from hrkd_lite.methods.shared.specs import save_model_spec
+from hrkd_lite.methods.shared.specs import classifier_from_spec, save_model_spec
 from hrkd_lite.methods.shared.training import train_with_selection
-from hrkd_lite.models import BertConfig, BertEncoder, ModelOutput, MultiDomainClassifier
+from hrkd_lite.models import ModelOutput, MultiDomainClassifier
 from hrkd_lite.models.factory import build_teacher
 from hrkd_lite.train import load_weights
 from hrkd_lite.utils import atomic_write_json, seed_everything
 
 TEACHER_KEYS = ("prototypes", "use_sample_weights", "use_domain_loss", "domain_loss_weight",
-                "teacher_weight_terms", "transferability_score", "token_mean_with_padding")
+                "teacher_weight_terms", "transferability_score", "token_mean_with_padding",
+                "corruption_skip_cls", "head_input")
 
 
 class MetaTeacher(nn.Module):
@@ -62,22 +67,24 @@ class MetaTeacher(nn.Module):
 
     ``forward(input_ids (B,T), attention_mask (B,T), token_type_ids, domains (B,) | int)`` returns
     (:class:`ModelOutput`, :class:`CorruptionOutput`); h̄ is the token mean of the model's own last
-    layer ([CLS] included, padding included when ``include_padding``, the authors' quirk §5.3).
+    layer over the tokens after [CLS] (``skip_cls=True``, the authors' code) or over all of them, padding
+    included when ``include_padding`` (the authors' quirk §5.3).
     """
 
     def __init__(self, classifier: MultiDomainClassifier, num_domains: int, include_padding: bool = True,
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, skip_cls: bool = True) -> None:
         super().__init__()
         self.classifier = classifier
         self.corruption = DomainCorruptionHead(classifier.config.hidden_size, num_domains, dropout)
         self.include_padding = include_padding
+        self.skip_cls = skip_cls
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None,
                 domains: torch.Tensor | int = 0) -> tuple[ModelOutput, CorruptionOutput]:
         out = self.classifier(input_ids, attention_mask, token_type_ids, domain=0)
         pooled = mean_pool(out.hidden_states[-1], attention_mask, include_padding=self.include_padding,
-                           skip_cls=False)
+                           skip_cls=self.skip_cls)
         return out, self.corruption(pooled, domains)
 
 
@@ -104,9 +111,8 @@ class MetaTeacherBank:
         """A frozen checkpoint of this folder by file name (default: best mean dev accuracy)."""
         if fname not in self._models:
             spec = json.loads((self.folder / "model.json").read_text())
-            clf = MultiDomainClassifier(BertEncoder(BertConfig(**spec["encoder"])), spec["num_labels"],
-                                        spec["num_domains"], spec["shared_head"])
-            model = MetaTeacher(clf, spec["corruption_domains"], spec["include_padding"])
+            model = MetaTeacher(classifier_from_spec(spec), spec["corruption_domains"], spec["include_padding"],
+                                skip_cls=spec.get("skip_cls", False))
             load_weights(self.folder / fname, model)
             model.to(self.device).eval()
             for p in model.parameters():
@@ -132,9 +138,11 @@ def meta_teacher_name(cfg: MetaKDConfig, base: str = "meta_teacher") -> str:
 
 
 def train_meta_teacher(ctx: RunContext, cfg: MetaKDConfig | None = None, name: str = "meta_teacher",
-                       exclude: int | None = None, only: Sequence[int] | None = None) -> MetaTeacherBank:
+                       exclude: int | None = None, only: Sequence[int] | None = None,
+                       recipe: MetaKDRecipe | None = None) -> MetaTeacherBank:
     """Fine-tune the meta-teacher on every domain except ``exclude`` (or on ``only``) into ``ctx.out_dir/name``.
 
+    ``recipe`` defaults to ``recipe_for(ctx.profile, K)`` (batch, sampler, lr, epochs, checkpoint choice).
     Domains it does not train on (zero-shot, or a single-domain baseline) get the best-mean checkpoint.
     The baseline teachers use this same loop with ``teacher_config_for("mix" | "single")`` (plain CE:
     no t_i, no corruption loss), so meta vs mix differ only in the Meta-KD ingredients.
@@ -146,7 +154,9 @@ def train_meta_teacher(ctx: RunContext, cfg: MetaKDConfig | None = None, name: s
     folder = ctx.out_dir / name
     K = len(ctx.domains)
     doms = sorted(set(only)) if only is not None else [d for d in range(K) if d != exclude]
-    want = {**_teacher_cfg_dict(cfg), "trained_on": [ctx.domains[d] for d in doms]}
+    rc = recipe or recipe_for(ctx.profile, K)
+    teacher_recipe = {k: v for k, v in rc.to_dict().items() if k.startswith("teacher_")}
+    want = {**_teacher_cfg_dict(cfg), "trained_on": [ctx.domains[d] for d in doms], "recipe": teacher_recipe}
     info_path = folder / "meta_teacher.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())
@@ -162,8 +172,8 @@ def train_meta_teacher(ctx: RunContext, cfg: MetaKDConfig | None = None, name: s
         ps = prototype_scores(ctx, cfg, doms)
         scores = [None if s is None else s.to(ctx.device) for s in scores_by_domain(ps, doms, K)]
     seed_everything(ctx.seed)
-    clf = build_teacher(prof, C, num_domains=K, shared_head=True)
-    model = MetaTeacher(clf, K, cfg.token_mean_with_padding).to(ctx.device)
+    clf = build_teacher(prof, C, num_domains=K, shared_head=True, head_input=cfg.head_input)
+    model = MetaTeacher(clf, K, cfg.token_mean_with_padding, skip_cls=cfg.corruption_skip_cls).to(ctx.device)
     gen = torch.Generator().manual_seed(ctx.seed)
 
     def loss_fn(step: Step):
@@ -182,9 +192,13 @@ def train_meta_teacher(ctx: RunContext, cfg: MetaKDConfig | None = None, name: s
             extras["domain_ce"] = float(dom_ce.detach().mean())
         return loss, extras
 
-    res = train_with_selection(ctx, model, clf, loss_fn, doms, name=name, epochs=prof.teacher_epochs,
-                               lr=prof.teacher_lr, head_of=lambda d: 0)
-    weights = {ctx.domains[d]: f"best_{ctx.domains[d]}.safetensors" for d in doms}
+    mixed = rc.teacher_selection == "mixed_dev"
+    res = train_with_selection(ctx, model, clf, loss_fn, doms, name=name, epochs=rc.teacher_epochs,
+                               lr=rc.teacher_lr, head_of=lambda d: 0, batch_size=rc.teacher_batch_size,
+                               sampler_mode="pooled" if rc.teacher_sampler == "pooled" else "auto",
+                               select="mixed" if mixed else "per_domain")
+    weights = {ctx.domains[d]: "best_mean.safetensors" if mixed else f"best_{ctx.domains[d]}.safetensors"
+               for d in doms}
     dev, test = dict(res["dev"]), dict(res["test"])
     unseen = [d for d in range(K) if d not in doms]
     if unseen:  # zero-shot / single-domain: unseen domains get the best-mean weights
@@ -193,7 +207,8 @@ def train_meta_teacher(ctx: RunContext, cfg: MetaKDConfig | None = None, name: s
         weights[ctx.domains[d]] = "best_mean.safetensors"
         dev[ctx.domains[d]] = accuracy(clf, ctx, d, "dev", 0)
         test[ctx.domains[d]] = accuracy(clf, ctx, d, "test", 0)
-    save_model_spec(folder, clf, {"corruption_domains": K, "include_padding": cfg.token_mean_with_padding})
+    save_model_spec(folder, clf, {"corruption_domains": K, "include_padding": cfg.token_mean_with_padding,
+                                  "skip_cls": cfg.corruption_skip_cls})
     info = {"config": want, "domains": list(ctx.domains), "trained_on": [ctx.domains[d] for d in doms],
             "weights": weights, "accuracy": {"dev": with_average(dev), "test": with_average(test)},
             "history": [{k: h[k] for k in h if k in ("step", "loss", "ce", "domain_ce")}
@@ -228,6 +243,9 @@ TEACHER_FLAGS = [
          TEACHER_WEIGHT_TERMS),
     Flag("transferability_score", str, "code", "t_i formula: code ½[own + others] or paper [M]", SCORE_FORMULAS),
     Flag("token_mean_with_padding", bool, True, "h(x) averages padding too (code quirk)"),
+    Flag("corruption_skip_cls", bool, True, "corruption heads average the tokens after [CLS] (authors)"),
+    Flag("head_input", str, "relu", "task head input: relu(pooled), no dropout (authors) or dropout(pooled)",
+         HEAD_INPUTS),
 ]
 
 

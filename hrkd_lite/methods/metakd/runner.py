@@ -5,8 +5,16 @@ For target domain k the student sees only k's training split; the teacher sees t
 - Stage 1 [C]: L_1 = mean_i λ_i [L_rep,i + L_att,i + γ₂ L_TKD] (``metakd.losses.stage1_loss``), with
   λ_i = (1 + t_i)/(1 + exp((1 − p_T(y_i|x_i))²)) (``metakd.weights``) and TKD on the pre-tanh
   domain-corrupted features; ``instance_weighting="batch_mean"`` reproduces the EasyNLP bug.
-- Stage 2 [C]: L_2 = soft-CE(z_T/T, z_S/T), no λ, no T², best-dev checkpoint on k.
+- Stage 2 [C]: L_2 = soft-CE(z_T/T, z_S/T) averaged over batch and classes, no λ, no T², best-dev
+  checkpoint on k.
 - ``schedule="joint"``: L_1 + L_2 in one run (paper form [M]).
+
+Training values come from Meta-KD's own recipe (:mod:`hrkd_lite.methods.metakd.recipe`): stage 1 at a
+constant rate, stage 2 with warmup + linear decay, each on the target's rows reshuffled every epoch. As in
+the authors' code the frozen teacher runs in train mode (dropout on, ``teacher_train_mode``), the heads
+are relu(pooled) without dropout (``head_input``) and h̄ skips [CLS] (``corruption_skip_cls``). W_fit starts
+from N(0, 0.02): the authors load it from the general-distillation TinyBERT checkpoint, which the laptop
+student (a truncated MiniLM) does not have (a documented departure).
 
 Teachers: ``meta`` (``metakd.meta_teacher``), or the baselines ``single`` (target domain only) and
 ``mix`` (all domains), trained by the same loop with plain CE (no t_i, no corruption loss), so that meta
@@ -34,6 +42,7 @@ from hrkd_lite.distill.projections import FitDenses
 from hrkd_lite.errors import HrkdError, check_choice
 from hrkd_lite.methods.metakd.config import (
     INSTANCE_WEIGHTING,
+    PRED_CE_REDUCTIONS,
     SCHEDULES,
     TEACHER_VARIANTS,
     MetaKDConfig,
@@ -50,6 +59,7 @@ from hrkd_lite.methods.metakd.meta_teacher import (
     signature,
     train_meta_teacher,
 )
+from hrkd_lite.methods.metakd.recipe import MetaKDRecipe, recipe_for
 from hrkd_lite.methods.metakd.scores import mean_pool
 from hrkd_lite.methods.metakd.weights import expertise_weights
 from hrkd_lite.methods.registry import Flag, MethodSpec, register
@@ -70,11 +80,13 @@ class TeacherView:
     """A frozen teacher as the student sees it: ``view(batch, d) -> (ModelOutput, z^T (B, H_t) | None)``.
 
     ``model`` is a :class:`MetaTeacher` (z^T = its pre-tanh corrupted feature) or a plain classifier
-    (no feature); ``head`` is the classifier head used for domain d.
+    (no feature); ``head`` is the classifier head used for domain d. ``train_mode``: run the frozen teacher
+    with dropout on (the authors' distillation scripts never call ``eval()``); gradients never reach it.
     """
 
     model: nn.Module
     head: int = 0
+    train_mode: bool = False
 
     @property
     def classifier(self) -> MultiDomainClassifier:
@@ -82,7 +94,7 @@ class TeacherView:
 
     @torch.no_grad()
     def __call__(self, b: dict[str, Tensor], d: int) -> tuple[ModelOutput, Tensor | None]:
-        self.model.eval()
+        self.model.train(self.train_mode)
         if isinstance(self.model, MetaTeacher):
             out, corr = self.model(b["input_ids"], b["attention_mask"], b["token_type_ids"], d)
             return out, corr.feature
@@ -95,13 +107,14 @@ class MetaStudent(nn.Module):
     ``teacher_fit`` (H_t -> H_t) applied to the TKD target (docs/methods/meta_kd.md §5.2)."""
 
     def __init__(self, classifier: MultiDomainClassifier, num_domains: int, teacher_hidden: int,
-                 include_padding: bool = True, teacher_fit: bool = False) -> None:
+                 include_padding: bool = True, teacher_fit: bool = False, skip_cls: bool = True) -> None:
         super().__init__()
         hs = classifier.config.hidden_size
         self.classifier = classifier
         self.corruption = DomainCorruptionHead(hs, num_domains)
         self.fit = FitDenses(hs, teacher_hidden, 1)[0]
         self.include_padding = include_padding
+        self.skip_cls = skip_cls
         self.teacher_fit: nn.Module | None = None
         if teacher_fit:
             self.teacher_fit = FitDenses(teacher_hidden, teacher_hidden, 1)[0].requires_grad_(False)
@@ -110,7 +123,7 @@ class MetaStudent(nn.Module):
         """Student outputs and z^S = W^S_c(h̄^S + E^S_D(d)) (B, H_s)."""
         out = self.classifier(b["input_ids"], b["attention_mask"], b["token_type_ids"], domain=0)
         pooled = mean_pool(out.hidden_states[-1], b["attention_mask"], include_padding=self.include_padding,
-                           skip_cls=False)
+                           skip_cls=self.skip_cls)
         return out, self.corruption(pooled, d).feature
 
 
@@ -133,13 +146,15 @@ def expertise_table(teacher: TeacherView, ctx: RunContext, d: int, scores: Tenso
 
 
 def distill_student(ctx: RunContext, teacher: TeacherView, target: int, cfg: MetaKDConfig,
-                    scores: Tensor | None, name: str, use_tkd: bool = True) -> dict[str, Any]:
+                    scores: Tensor | None, name: str, use_tkd: bool = True,
+                    recipe: MetaKDRecipe | None = None) -> dict[str, Any]:
     """Distil one student for ``target`` (stage 1 then stage 2, or joint) into ``ctx.out_dir/name``.
 
     Args:
         teacher: the frozen teacher view.
         scores: (N_k,) prototype scores of the target's training rows; None -> λ ≡ 1 (plain TinyBERT).
         use_tkd: add L_TKD (needs a meta-teacher; ignored when the teacher has no corruption feature).
+        recipe: stage epochs, rates, schedules and batch size (default ``recipe_for(ctx.profile, K)``).
 
     Returns:
         ``{"dev", "test"}`` accuracies on the target, ``"lambda_mean"``, ``"student"`` (classifier).
@@ -147,12 +162,13 @@ def distill_student(ctx: RunContext, teacher: TeacherView, target: int, cfg: Met
         states and intermediate checkpoints are deleted to keep runs small); a rerun reloads them.
     """
     prof, K = ctx.profile, len(ctx.domains)
+    rc = recipe or recipe_for(prof, K)
     folder = ctx.out_dir / name
     seed_everything(ctx.seed)
-    clf = build_student(prof, len(ctx.data.label_names), 1, shared_head=True)
+    clf = build_student(prof, len(ctx.data.label_names), 1, shared_head=True, head_input=cfg.head_input)
     t_clf = teacher.classifier
     student = MetaStudent(clf, K, t_clf.config.hidden_size, cfg.token_mean_with_padding,
-                          cfg.tkd_target_fit_dense and use_tkd).to(ctx.device)
+                          cfg.tkd_target_fit_dense and use_tkd, skip_cls=cfg.corruption_skip_cls).to(ctx.device)
     if (folder / RESULT).is_file():
         load_weights(folder / STUDENT_WEIGHTS, student)
         return {**json.loads((folder / RESULT).read_text()), "student": clf}
@@ -188,23 +204,27 @@ def distill_student(ctx: RunContext, teacher: TeacherView, target: int, cfg: Met
     def stage2(step: Step):
         t_out, _, s_out, _, lam = forward(step)
         w = lam if cfg.pred_lambda_weighting else None
-        return stage2_loss(s_out.logits, t_out.logits, cfg.pred_temperature, w, cfg.instance_weighting)
+        return stage2_loss(s_out.logits, t_out.logits, cfg.pred_temperature, w, cfg.instance_weighting,
+                           cfg.pred_ce_reduction)
 
     def joint(step: Step):
         t_out, t_feat, s_out, s_feat, lam = forward(step)
         rep, att, tkd = layer_terms(t_out, t_feat, s_out, s_feat)
         return joint_loss(rep, att, tkd, s_out.logits, t_out.logits, lam, cfg.tkd_weight, cfg.pred_temperature,
-                          cfg.pred_lambda_weighting, cfg.instance_weighting)
+                          cfg.pred_lambda_weighting, cfg.instance_weighting, cfg.pred_ce_reduction)
 
-    common = {"epochs": prof.student_epochs, "lr": prof.student_lr, "head_of": lambda d: 0}
+    common = {"head_of": lambda d: 0, "batch_size": rc.student_batch_size}
     if cfg.schedule == "two_stage":
-        tc = TrainConfig(epochs=prof.student_epochs, lr=prof.student_lr, seed=ctx.seed,
+        tc = TrainConfig(epochs=rc.stage1_epochs, lr=rc.stage1_lr, seed=ctx.seed, schedule=rc.stage1_schedule,
                          out_dir=str(ctx.out_dir / name / "stage1"), desc=f"{name} stage 1", progress=ctx.progress,
                          mixed_precision=prof.mixed_precision)
-        Trainer(student, stage1, None, DomainBatches(ctx, [target], ctx.seed), tc).fit()
-        res = train_with_selection(ctx, student, clf, stage2, [target], name=f"{name}/stage2", **common)
+        batches = DomainBatches(ctx, [target], ctx.seed, batch_size=rc.student_batch_size)
+        Trainer(student, stage1, None, batches, tc).fit()
+        res = train_with_selection(ctx, student, clf, stage2, [target], name=f"{name}/stage2", epochs=rc.stage2_epochs,
+                                   lr=rc.stage2_lr, schedule=rc.stage2_schedule, **common)
     else:
-        res = train_with_selection(ctx, student, clf, joint, [target], name=f"{name}/joint", **common)
+        res = train_with_selection(ctx, student, clf, joint, [target], name=f"{name}/joint", epochs=rc.stage1_epochs,
+                                   lr=rc.stage1_lr, schedule=rc.stage2_schedule, **common)
     dn = ctx.domains[target]
     res["trainer"].load_best(dn)
     out = {"dev": res["dev"][dn], "test": res["test"][dn],
@@ -217,29 +237,33 @@ def distill_student(ctx: RunContext, teacher: TeacherView, target: int, cfg: Met
     return {**out, "student": clf}
 
 
-def few_shot_context(ctx: RunContext, target: int, fraction: float) -> RunContext:
-    """A context whose target domain keeps a stratified ``fraction`` of its training split."""
+def few_shot_context(ctx: RunContext, target: int, fraction: float, mode: str = "prefix") -> RunContext:
+    """A context whose target domain keeps a ``fraction`` of its training split (``few_shot_mode``: the first
+    rows in file order, the HRKD code's rule, or a stratified subset)."""
     dn = ctx.domains[target]
-    data = ctx.data.few_shot(fraction, seed=ctx.seed, domains=[dn])
-    return prepare(ctx.profile, data, ctx.seed, ctx.out_dir / f"fewshot_{fraction:g}_{dn}", ctx.progress,
-                   tokenizer=ctx.tokenizer)
+    data = ctx.data.few_shot(fraction, seed=ctx.seed, domains=[dn], mode=mode)
+    folder = f"fewshot_{fraction:g}_{dn}" + ("" if mode == "prefix" else f"_{mode}")
+    return prepare(ctx.profile, data, ctx.seed, ctx.out_dir / folder, ctx.progress, tokenizer=ctx.tokenizer)
 
 
 def baseline_or_meta_teacher(ctx: RunContext, cfg: MetaKDConfig, variant: str, target: int,
-                             zero_shot: bool = False) -> MetaTeacherBank:
+                             zero_shot: bool = False, recipe: MetaKDRecipe | None = None) -> MetaTeacherBank:
     """The teacher of ``variant`` for ``target``: meta (t_i + corruption loss), mix (all domains, plain CE)
     or single (the target only, plain CE); ``zero_shot`` leaves the target out (meta / mix)."""
     dn = ctx.domains[target]
     tcfg = teacher_config_for(variant, cfg)
     if variant == "single":
-        return train_meta_teacher(ctx, tcfg, meta_teacher_name(tcfg, f"single_teacher_{dn}"), only=[target])
+        return train_meta_teacher(ctx, tcfg, meta_teacher_name(tcfg, f"single_teacher_{dn}"), only=[target],
+                                  recipe=recipe)
     base = "meta_teacher" if variant == "meta" else "mix_teacher"
     if zero_shot:
-        return train_meta_teacher(ctx, tcfg, meta_teacher_name(tcfg, f"{base}_no_{dn}"), exclude=target)
-    return train_meta_teacher(ctx, tcfg, meta_teacher_name(tcfg, base))
+        return train_meta_teacher(ctx, tcfg, meta_teacher_name(tcfg, f"{base}_no_{dn}"), exclude=target,
+                                  recipe=recipe)
+    return train_meta_teacher(ctx, tcfg, meta_teacher_name(tcfg, base), recipe=recipe)
 
 
-def _meta_bank(ctx: RunContext, cfg: MetaKDConfig, teacher_dir: str | None) -> MetaTeacherBank:
+def _meta_bank(ctx: RunContext, cfg: MetaKDConfig, teacher_dir: str | None,
+               recipe: MetaKDRecipe | None = None) -> MetaTeacherBank:
     if teacher_dir:
         folder = Path(teacher_dir)
         sub = folder / "meta_teacher" if (folder / "meta_teacher" / "meta_teacher.json").is_file() else folder
@@ -249,12 +273,13 @@ def _meta_bank(ctx: RunContext, cfg: MetaKDConfig, teacher_dir: str | None) -> M
         import json
 
         return MetaTeacherBank(sub, json.loads((sub / "meta_teacher.json").read_text()), ctx.device)
-    return train_meta_teacher(ctx, cfg, meta_teacher_name(cfg))
+    return train_meta_teacher(ctx, cfg, meta_teacher_name(cfg), recipe=recipe)
 
 
 def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = None,
                 teacher_dir: str | None = None, zero_shot: bool = False, target_few_shot: float | None = None,
-                use_expertise_weights: bool | None = None, **switches: Any) -> dict:
+                use_expertise_weights: bool | None = None, recipe: MetaKDRecipe | None = None,
+                target_few_shot_mode: str = "prefix", **switches: Any) -> dict:
     """``run meta-kd``: one student per target domain; writes ``metrics.json`` (students' accuracy).
 
     Args:
@@ -264,8 +289,11 @@ def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = No
         zero_shot: per target, a meta-teacher trained without it.
         target_few_shot: per target, keep this fraction of its training split (teacher and student).
         use_expertise_weights: λ_i on/off (default: on for the meta-teacher, off for baselines).
+        recipe: Meta-KD's training values (default ``recipe_for(ctx.profile, K)``: the reference, scaled).
+        target_few_shot_mode: ``"prefix"`` (first rows in file order, the HRKD code's rule) or ``"stratified"``.
         switches: :class:`MetaKDConfig` fields.
     """
+    rc = recipe or recipe_for(ctx.profile, len(ctx.domains))
     check_choice("teacher", teacher, TEACHER_VARIANTS)
     cfg = MetaKDConfig(**switches, teacher_variant=teacher, zero_shot=zero_shot, few_shot=target_few_shot)
     if cfg.split != "hrkd":
@@ -277,19 +305,19 @@ def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = No
     dev, test, info, student = {}, {}, {}, None
     for k in tids:
         dn = ctx.domains[k]
-        ck = few_shot_context(ctx, k, target_few_shot) if target_few_shot is not None else ctx
+        ck = few_shot_context(ctx, k, target_few_shot, target_few_shot_mode) if target_few_shot is not None else ctx
         if teacher == "meta" and not zero_shot and target_few_shot is None:
-            shared_bank = shared_bank or _meta_bank(ctx, cfg, teacher_dir)
+            shared_bank = shared_bank or _meta_bank(ctx, cfg, teacher_dir, rc)
             bank = shared_bank
         else:
-            bank = baseline_or_meta_teacher(ck, cfg, teacher, k, zero_shot)
-        view, t_acc = TeacherView(bank[k], 0), bank.accuracy
+            bank = baseline_or_meta_teacher(ck, cfg, teacher, k, zero_shot, rc)
+        view, t_acc = TeacherView(bank[k], 0, cfg.teacher_train_mode), bank.accuracy
         scores = None
         if use_lam:
             scores = scores_by_domain(prototype_scores(ck, cfg), range(len(ctx.domains)), len(ctx.domains))[k]
         tag = f"student_{teacher}" + ("_zeroshot" if zero_shot else "")
-        tag += f"_{signature([cfg.to_dict(), use_lam])}"
-        res = distill_student(ck, view, k, cfg, scores, f"{tag}/{dn}", use_tkd=teacher == "meta")
+        tag += f"_{signature([cfg.to_dict(), use_lam, rc.to_dict(), target_few_shot_mode])}"
+        res = distill_student(ck, view, k, cfg, scores, f"{tag}/{dn}", use_tkd=teacher == "meta", recipe=rc)
         dev[dn], test[dn], student = res["dev"], res["test"], res["student"]
         info[dn] = {"teacher_dev": t_acc["dev"][dn], "teacher_test": t_acc["test"][dn],
                     "lambda_mean": res["lambda_mean"], "train_size": ck.encoded.size(k, "train")}
@@ -299,7 +327,8 @@ def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = No
     return write_metrics(ctx, method, dev, test, student,
                          {"metakd": cfg.to_dict(), "teacher_variant": teacher, "per_target": info,
                           "use_expertise_weights": use_lam, "target_few_shot": target_few_shot,
-                          "zero_shot": zero_shot})
+                          "zero_shot": zero_shot, "recipe": rc.to_dict(),
+                          "target_few_shot_mode": target_few_shot_mode if target_few_shot is not None else None})
 
 
 register(MethodSpec("meta-kd", run_meta_kd, "Meta-KD meta-distillation: one student per target domain", [
@@ -308,6 +337,8 @@ register(MethodSpec("meta-kd", run_meta_kd, "Meta-KD meta-distillation: one stud
     Flag("teacher_dir", str, None, "output folder of `run meta-teacher` to reuse"),
     Flag("zero_shot", bool, False, "meta-teacher trained without the target domain"),
     Flag("target_few_shot", float, None, "fraction of the target's training split kept"),
+    Flag("target_few_shot_mode", str, "prefix", "target few-shot rows: prefix (first rows in file order, "
+         "HRKD code) or stratified", ("prefix", "stratified")),
     Flag("use_expertise_weights", bool, None, "λ_i on/off (default on for meta, off for baselines)"),
     Flag("instance_weighting", str, "per_instance", "per_instance (authors) or batch_mean (EasyNLP bug)",
          INSTANCE_WEIGHTING),
@@ -316,5 +347,8 @@ register(MethodSpec("meta-kd", run_meta_kd, "Meta-KD meta-distillation: one stud
     Flag("schedule", str, "two_stage", "two_stage (code) or joint (paper [M])", SCHEDULES),
     Flag("pred_temperature", float, 1.0, "stage-2 temperature (authors 1, EasyNLP 2)"),
     Flag("pred_lambda_weighting", bool, False, "λ_i on the stage-2 loss too (paper? [M])"),
+    Flag("pred_ce_reduction", str, "mean_classes", "stage-2 soft CE: mean over batch and classes (authors) "
+         "or batch mean of the class sum", PRED_CE_REDUCTIONS),
+    Flag("teacher_train_mode", bool, True, "teacher dropout on while distilling (authors: never eval())"),
     *TEACHER_FLAGS,
 ]))

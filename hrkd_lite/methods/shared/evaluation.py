@@ -4,6 +4,8 @@ and the per-domain dict with its ``average``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import torch
 
@@ -32,6 +34,17 @@ def accuracy(model: MultiDomainClassifier, ctx: RunContext, domain: int, split: 
              head: int | None = None) -> float:
     logits, labels = predict(model, ctx, domain, split, head)
     return float((logits.argmax(-1) == labels).mean())
+
+
+def mixed_accuracy(model: MultiDomainClassifier, ctx: RunContext, domains: Sequence[int], split: str,
+                   head_of: Callable[[int], int]) -> float:
+    """Accuracy on the rows of ``domains``' ``split`` pooled (a size-weighted mean over domains)."""
+    right = total = 0
+    for d in domains:
+        logits, labels = predict(model, ctx, d, split, head_of(d))
+        right += int((logits.argmax(-1) == labels).sum())
+        total += len(labels)
+    return right / max(total, 1)
 
 
 def with_average(scores: dict[str, float]) -> dict[str, float]:

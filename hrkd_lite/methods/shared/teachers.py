@@ -26,6 +26,7 @@ from hrkd_lite.methods.shared.specs import load_classifier, save_model_spec
 from hrkd_lite.methods.shared.training import train_with_selection
 from hrkd_lite.models import MultiDomainClassifier
 from hrkd_lite.models.factory import build_teacher
+from hrkd_lite.profiles import Profile
 from hrkd_lite.train import save_weights
 from hrkd_lite.utils import atomic_write_json, seed_everything
 
@@ -61,13 +62,27 @@ class TeacherBank:
         return cls(models, heads, folder)
 
 
+#: HRKD's single-domain teacher (``train_domain.sh``) trains at 2e-5, its multi-task teacher at 5e-5 [R].
+SINGLE_TEACHER_LR_RATIO = 2e-5 / 5e-5
+
+
+def single_teacher_lr(profile: Profile) -> float:
+    """The BERT_B-single learning rate of ``profile``: 2e-5 on the reference profiles (teacher_lr 5e-5),
+    the same 0.4 × ``profile.teacher_lr`` on the laptop profiles."""
+    return SINGLE_TEACHER_LR_RATIO * profile.teacher_lr
+
+
 def train_teacher(ctx: RunContext, mode: str = "multitask", name: str = "teacher",
-                  domains: Sequence[int] | None = None) -> tuple[TeacherBank, dict]:
+                  domains: Sequence[int] | None = None, lr: float | None = None) -> tuple[TeacherBank, dict]:
     """Fine-tune teachers (``docs/methods/hrkd.md`` §1.3 stage A and baselines), saved under ``out_dir/name``.
 
     multitask: shared encoder, one head per domain, summed CE over one batch per domain (HRKD-teacher);
-    mixed: one shared head over all domains (BERT_B-mix); single: one teacher per domain (BERT_B-single).
-    Reuses the saved teacher when ``out_dir/name/teacher.json`` exists.
+    mixed: one shared head, summed CE over one batch per domain (the AdaBERT and L2A teachers; Meta-KD's
+    mix teacher pools the domains in one loader, ``methods.metakd``); single: one teacher per domain
+    (BERT_B-single), its rows reshuffled every epoch.
+    ``lr`` defaults to ``profile.teacher_lr``, and for ``single`` to :func:`single_teacher_lr` (2e-5 on the
+    reference profiles, as HRKD's ``train_domain.sh``). Reuses the saved teacher when
+    ``out_dir/name/teacher.json`` exists.
     """
     from torch.nn import functional as F
 
@@ -95,8 +110,10 @@ def train_teacher(ctx: RunContext, mode: str = "multitask", name: str = "teacher
             return total
 
         sub = name if len(groups) == 1 else f"{name}/{ctx.domains[group[0]]}"
+        if lr is None:
+            lr = single_teacher_lr(prof) if mode == "single" else prof.teacher_lr
         res = train_with_selection(ctx, model, model, loss_fn, group, name=sub, epochs=prof.teacher_epochs,
-                                   lr=prof.teacher_lr, head_of=head_of)
+                                   lr=lr, head_of=head_of, sampler_mode="auto" if mode == "single" else "hrkd")
         for d in group:
             res["trainer"].load_best(ctx.domains[d])
             fname = f"best_{ctx.domains[d]}.safetensors"
@@ -108,7 +125,7 @@ def train_teacher(ctx: RunContext, mode: str = "multitask", name: str = "teacher
     acc = {"dev": with_average(dev), "test": with_average(test)}
     atomic_write_json(folder / "teacher.json", {"mode": mode, "weights": weights, "domains": ctx.domains,
                                                  "shared_head": mode != "multitask", "accuracy": acc,
-                                                 "trained_on": dom_names})
+                                                 "trained_on": dom_names, "lr": lr})
     return TeacherBank.load(folder, ctx.domains, ctx.device), acc
 
 
