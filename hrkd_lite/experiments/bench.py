@@ -15,9 +15,9 @@ token ids (the cost does not depend on the words):
 
 ``hrkd_by_domains``: the cached HRKD step at D = 2, 4, 8, 16 synthetic domains, and the exponent k of a
 least-squares fit t ∝ D^k (1 = linear). ``latency_ms``: forward of teacher and student in eval mode at batch
-1 and 32, sequence length 128. Times are medians of ``repeats`` rounds measured with
-``torch.utils.benchmark.Timer``; the steps are timed round-robin (every step once per round, after one
-warm-up call each), so a load change on a shared machine hits all of them alike.
+1 and 32, sequence length 128. Times are medians of ``repeats`` rounds of the package's one
+latency helper (``models.measure.round_robin_latency``, ``torch.utils.benchmark.Timer``): every step once per
+round, after one warm-up call each, so a load change on a shared machine hits all of them alike.
 
 ``bench.json``::
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import json
-import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,7 +38,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.benchmark import Timer
 from tqdm.auto import tqdm
 
 from hrkd_lite.distill.layer_maps import indices_from_map
@@ -55,7 +53,7 @@ from hrkd_lite.methods.metakd.runner import MetaStudent, TeacherView
 from hrkd_lite.methods.metakd.weights import expertise_weights
 from hrkd_lite.methods.shared.teachers import CachedTeachers, TeacherBank
 from hrkd_lite.models.factory import build_student, build_teacher, teacher_layers_for_student
-from hrkd_lite.models.measure import model_latency
+from hrkd_lite.models.measure import model_latency, round_robin_latency
 from hrkd_lite.profiles import Profile
 from hrkd_lite.train import build_optimizer
 from hrkd_lite.utils import atomic_write_json
@@ -97,17 +95,11 @@ def random_batches(num_domains: int, batch: int, seq: int, seed: int = 0) -> lis
     return out
 
 
-def time_round_robin(fns: dict[str, Callable[[], Any]], repeats: int, threads: int,
-                     progress: bool = True) -> dict[str, float]:
-    """Median seconds of each ``fn()`` over ``repeats`` rounds (one warm-up call each first)."""
-    timers = {k: Timer("fn()", globals={"fn": fn}, num_threads=threads) for k, fn in fns.items()}
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in tqdm(range(repeats), desc="bench rounds", disable=not progress, leave=False):
-        for k, t in timers.items():
-            times[k].append(t.timeit(1).median)
-    return {k: statistics.median(v) for k, v in times.items()}
+def time_round_robin(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median seconds of each training step ``fn()`` over ``repeats`` rounds, with the package's one
+    latency helper (:func:`~hrkd_lite.models.measure.round_robin_latency`, autograd on)."""
+    res = round_robin_latency(fns, repeats, warmup=1, no_grad=False)
+    return {k: v["median_ms"] / 1000 for k, v in res.items()}
 
 
 def domain_exponent(counts: list[int], seconds: list[float]) -> float:
@@ -284,15 +276,20 @@ def run_bench(profile: Profile, out_dir: str | Path, config: BenchConfig | None 
         fns["tinybert_multi" + tag] = f.hrkd(batches, cached, graph=False)
         fns["hrkd" + tag] = f.hrkd(batches, cached)
         fns["metakd_stage1" + tag] = f.metakd_stage1(batches, cached)
-    steps = time_round_robin({k: fns[k] for k in STEPS}, cfg.repeats, threads, progress)
+    bar = tqdm(total=3, desc="bench: steps, domain sweep, latency", disable=not progress)
+    steps = time_round_robin({k: fns[k] for k in STEPS}, cfg.repeats)
+    bar.update()
     del fns
     sweep = {str(n): f.hrkd(random_batches(n, B, T, cfg.seed + n), cached=True) for n in cfg.domain_counts}
-    by_domains = time_round_robin(sweep, cfg.repeats, threads, progress)
+    by_domains = time_round_robin(sweep, cfg.repeats)
+    bar.update()
     del sweep
     student = f.new_student(D)
     reps = cfg.latency_repeats or profile.latency_repeats
     latency = {name: {str(b): model_latency(model, b, cfg.latency_seq, reps)["median_ms"]
                       for b in LATENCY_BATCHES} for name, model in (("teacher", teacher), ("student", student))}
+    bar.update()
+    bar.close()
     result: dict[str, Any] = {"repeats": cfg.repeats, "steps": steps, "hrkd_by_domains": by_domains,
                               "latency_ms": latency}
     result["ratios"] = ratios(result)
