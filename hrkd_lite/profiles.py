@@ -96,13 +96,12 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-# Per (profile, source) sizes that differ from the profile's defaults. Real Amazon reviews run to a few
-# hundred word pieces; at the cpu profile's 48 tokens the teacher stops near 74 % (see the README's
-# measured table for what these settings reach and cost).
+# Per (profile, source) sizes that differ from the profile's defaults. Real Amazon reviews run to a few hundred
+# word pieces (median 138 on books); the cpu profile's 48 tokens keep too little of them. Measured with the
+# frozen MiniLM (mean-pooled features, logistic regression on 100 reviews per domain, all 800 test reviews,
+# one seed): 48 tokens 63.2 %, 128 head tokens 72.0 %, 128 head + tail tokens 70.1 % (within noise of head).
 SOURCE_OVERRIDES: dict[tuple[str, str], dict] = {
-    ("cpu", "amazon"): {"max_len": 128, "truncation": "head_tail", "train_per_domain": None,
-                        "dev_per_domain": None, "test_per_domain": None, "teacher_epochs": 1,
-                        "student_epochs": 2, "eval_every": 50},
+    ("cpu", "amazon"): {"max_len": 128},
 }
 
 
