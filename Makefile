@@ -65,7 +65,7 @@ browser-test: $(BROWSER_STAMP)
 	HRKD_BROWSER_TEST=1 HRKD_CHROMIUM=$(CHROMIUM) HRKD_PROFILE=ci $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/browser
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/hrkd_step.py --profile cpu
+	$(BIN)/python -m hrkd_lite bench --profile cpu --out runs/bench
 	$(BIN)/python benchmarks/adabert_bench.py --profile cpu --out runs/bench/adabert.json
 
 clean:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m hrkd_lite {data,run,demo,compare,reproduce} ...``.
+"""Command line: ``python -m hrkd_lite {data,run,demo,compare,reproduce,bench} ...``.
 
 Every user error (unknown method/domain/profile/source, missing or unreadable data, empty split, label
 mismatch, missing teacher package) exits with status 2 and one line on stderr that names the bad value
@@ -34,6 +34,8 @@ def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
                    help="prefix: first rows in file order (HRKD code, default) | stratified random subset")
     p.add_argument("--out", required=out_required, default=None, help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-teacher-cache", action="store_true",
+                   help="run the frozen teacher on every batch instead of reusing its outputs from the first epoch")
 
 
 def _parse_bool(text: str) -> bool:
@@ -84,7 +86,8 @@ def cmd_run(argv: list[str]) -> int:
     from hrkd_lite.methods.shared.context import prepare
 
     profile, data = _load(args)
-    ctx = prepare(profile, data, seed=args.seed, out_dir=Path(args.out), progress=not args.no_progress)
+    ctx = prepare(profile, data, seed=args.seed, out_dir=Path(args.out), progress=not args.no_progress,
+                  teacher_cache=not args.no_teacher_cache)
     flags = {f.name: getattr(args, f.name) for f in spec.flags}
     metrics = spec.runner(ctx, **flags)
     from hrkd_lite.methods.shared.metrics import format_metrics
@@ -158,14 +161,36 @@ def cmd_reproduce(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "run": cmd_run, "demo": cmd_demo, "compare": cmd_compare, "reproduce": cmd_reproduce}
+def cmd_bench(argv: list[str]) -> int:
+    p = _Parser(prog="hrkd_lite bench", description="Time one training step of every method, HRKD's step "
+                "against the number of domains, and teacher/student latency; writes OUT/bench.json.")
+    p.add_argument("--profile", default=None, help="ci | cpu | gpu | paper (default: $HRKD_PROFILE or cpu)")
+    p.add_argument("--out", default="runs/bench", help="output folder (default runs/bench)")
+    p.add_argument("--repeats", type=int, default=5, help="rounds per step; the median is reported")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        raise HrkdError(f"--repeats must be >= 1, got {args.repeats}")
+    from hrkd_lite.experiments.bench import BenchConfig, bench_table, run_bench
+    from hrkd_lite.profiles import get_profile
+
+    result = run_bench(get_profile(args.profile), Path(args.out),
+                       BenchConfig(repeats=args.repeats, threads=args.threads), progress=not args.no_progress)
+    print(bench_table(result))
+    print(f"wrote {Path(args.out) / 'bench.json'}")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "run": cmd_run, "demo": cmd_demo, "compare": cmd_compare, "reproduce": cmd_reproduce,
+            "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if not argv or argv[0] in ("-h", "--help"):
-            print("usage: python -m hrkd_lite {data,run,demo,compare,reproduce} ...  (add -h to any command)")
+            print("usage: python -m hrkd_lite {data,run,demo,compare,reproduce,bench} ...  (add -h to any command)")
             return 0
         if argv[0] not in COMMANDS:
             raise HrkdError(f"unknown command {argv[0]!r}; valid choices: {', '.join(COMMANDS)}")

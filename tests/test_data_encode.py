@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from hrkd_lite.data import EncodedMultiDomain, encode_split, load_mnli, make_synthetic
+from hrkd_lite.data.base import make_split
+from hrkd_lite.data.encode import head_tail_ids
 from hrkd_lite.errors import HrkdError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mnli_small"
@@ -41,6 +43,22 @@ def test_truncation_keeps_length(tok, syn):
     enc = encode_split(syn.split("books", "train"), tok, max_len=8)
     assert enc["input_ids"].shape[1] == 8 and (enc["attention_mask"].sum(1) == 8).all()
     assert (enc["input_ids"][:, -1] == tok.sep_token_id).all()
+
+
+def test_head_tail_keeps_a_quarter_of_the_start_and_the_end(tok):
+    assert head_tail_ids(list(range(20)), 8) == [0, 1, 14, 15, 16, 17, 18, 19]
+    assert head_tail_ids([5, 6, 7], 8) == [5, 6, 7]
+    words = [f"w{i}" for i in range(60)]
+    ds = make_split({"text": [" ".join(words), "short text"], "label": [1, 0]})
+    enc = encode_split(ds, tok, max_len=18, truncation="head_tail")
+    head = encode_split(ds, tok, max_len=18)
+    pieces = tok(" ".join(words), add_special_tokens=False)["input_ids"]
+    want = [tok.cls_token_id, *pieces[:4], *pieces[-12:], tok.sep_token_id]
+    assert enc["input_ids"][0].tolist() == want and enc["attention_mask"][0].sum() == 18
+    assert torch.equal(enc["input_ids"][1], head["input_ids"][1])  # short texts are not cut
+    assert torch.equal(enc["attention_mask"][1], head["attention_mask"][1])
+    with pytest.raises(HrkdError, match="unknown truncation .middle.; valid choices: head, head_tail"):
+        encode_split(ds, tok, max_len=18, truncation="middle")
 
 
 def test_pairs_get_segment_ids(tok):

@@ -52,6 +52,8 @@ def load_data(source: str, data_dir: str | Path | None = None, *, profile: Any =
         A validated :class:`MultiDomainData`.
     """
     check_choice("data source", source, SOURCES)
+    if profile is not None:
+        profile = profile.for_source(source)  # per-source sizes (e.g. Amazon on the cpu profile)
     if source == "synthetic":
         syn: dict[str, Any] = {}
         if profile is not None:

@@ -25,12 +25,19 @@ from torch.nn import functional as F
 from hrkd_lite.distill.layer_maps import indices_from_map
 from hrkd_lite.distill.losses import hinton_kd, soft_cross_entropy
 from hrkd_lite.distill.projections import FitDenses
+from hrkd_lite.distill.teacher_cache import CacheSpec
 from hrkd_lite.distill.tinybert import tinybert_layer_losses, tinybert_total
 from hrkd_lite.errors import HrkdError, check_choice
 from hrkd_lite.methods.registry import Flag, MethodSpec, register
 from hrkd_lite.methods.shared.context import RunContext, Step, new_student
 from hrkd_lite.methods.shared.metrics import write_metrics
-from hrkd_lite.methods.shared.teachers import TeacherBank, get_teacher, train_teacher
+from hrkd_lite.methods.shared.teachers import (
+    CachedTeachers,
+    TeacherBank,
+    cached_teachers,
+    get_teacher,
+    train_teacher,
+)
 from hrkd_lite.methods.shared.training import train_with_selection
 from hrkd_lite.models.factory import teacher_layers_for_student
 
@@ -99,14 +106,14 @@ def run_student(ctx: RunContext, setting: str = "single") -> dict:
 
 def run_kd(ctx: RunContext, setting: str = "single", temperature: float = 2.0, alpha: float = 0.5,
            teacher_dir: str | None = None) -> dict:
-    teachers = get_teacher(ctx, teacher_dir)
+    teachers = cached_teachers(ctx, get_teacher(ctx, teacher_dir), CacheSpec())  # logits only
 
     def make_loss(student: Student, head_of):
         def loss_fn(step: Step) -> torch.Tensor:
             total = 0.0
             for d, idx in step:
                 b = ctx.batch(d, "train", idx)
-                t_logits = teachers(d, b).logits
+                t_logits = teachers(d, b, idx).logits
                 out = student.classifier(b["input_ids"], b["attention_mask"], b["token_type_ids"], domain=head_of(d))
                 total = total + hinton_kd(out.logits, t_logits, b["labels"], temperature=temperature, alpha=alpha)
             return total
@@ -115,18 +122,23 @@ def run_kd(ctx: RunContext, setting: str = "single", temperature: float = 2.0, a
     return run_students(ctx, "kd", setting, make_loss, extra={"temperature": temperature, "alpha": alpha})
 
 
-def tinybert_loss_builder(ctx: RunContext, teachers: TeacherBank, temperature: float = 1.0,
+def tinybert_loss_builder(ctx: RunContext, teachers: TeacherBank | CachedTeachers, temperature: float = 1.0,
                           soft_ce_reduction: str = "mean_classes", pred_weight: float = 1.0):
-    """Joint TinyBERT loss per domain batch: emb + Σ_m (attn_m + hid_m) + pred_weight·soft-CE."""
+    """Joint TinyBERT loss per domain batch: emb + Σ_m (attn_m + hid_m) + pred_weight·soft-CE.
+
+    ``teachers``: a bank (its outputs on the training rows are cached here unless ``ctx.teacher_cache``
+    is off) or a :class:`CachedTeachers` already."""
     t_layers = teacher_layers_for_student(ctx.profile, teachers[0].config.num_layers)
     idx_map = indices_from_map([0, *t_layers])
+    if not isinstance(teachers, CachedTeachers):
+        teachers = cached_teachers(ctx, teachers, CacheSpec.for_layers(idx_map))
 
     def make_loss(student: Student, head_of):
         def loss_fn(step: Step) -> torch.Tensor:
             total = 0.0
             for d, idx in step:
                 b = ctx.batch(d, "train", idx)
-                t = teachers(d, b)
+                t = teachers(d, b, idx)
                 s = student.classifier(b["input_ids"], b["attention_mask"], b["token_type_ids"], domain=head_of(d))
                 terms = tinybert_layer_losses(s, t, student.fit, idx_map)
                 pred = soft_cross_entropy(s.logits, t.logits, temperature, reduction=soft_ce_reduction)

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from hrkd_lite.distill.layer_maps import indices_from_map
+from hrkd_lite.distill.teacher_cache import CacheSpec
 from hrkd_lite.errors import HrkdError
 from hrkd_lite.methods.hrkd import (
     PRESETS,
@@ -40,7 +41,7 @@ from hrkd_lite.methods.shared.context import RunContext, Step
 from hrkd_lite.methods.shared.evaluation import accuracy
 from hrkd_lite.methods.shared.metrics import write_metrics
 from hrkd_lite.methods.shared.specs import load_classifier
-from hrkd_lite.methods.shared.teachers import TeacherBank, train_teacher
+from hrkd_lite.methods.shared.teachers import TeacherBank, cached_teachers, train_teacher
 from hrkd_lite.methods.shared.training import DomainBatches, train_with_selection
 from hrkd_lite.models.factory import teacher_layers_for_student
 
@@ -147,10 +148,11 @@ def run_hrkd(ctx: RunContext, preset_name: str = "hrkd", teacher_dir: str | None
     (per-step weights, ratios, attention) into ``ctx.out_dir``. Returns the metrics.
     """
     cfg = config or make_preset(preset_name, **{k: v for k, v in switches.items() if v is not None})
-    teachers, tdir = teacher_bank(ctx, teacher_dir, cfg.per_domain_teacher)
-    t_cfg = teachers[0].config
+    bank, tdir = teacher_bank(ctx, teacher_dir, cfg.per_domain_teacher)
+    t_cfg = bank[0].config
     t_layers = teacher_layers_for_student(ctx.profile, t_cfg.num_layers)
     indices = indices_from_map([0, *t_layers])
+    teachers = cached_teachers(ctx, bank, CacheSpec.for_layers(indices))
     student = build_hrkd_student(ctx, cfg, t_cfg.hidden_size)
     D, L = len(ctx.domains), len(t_layers) + 1
     recorder = Recorder(ctx.domains, L, cfg.gat_heads, cfg.record_every)
@@ -162,7 +164,7 @@ def run_hrkd(ctx: RunContext, preset_name: str = "hrkd", teacher_dir: str | None
     cb = RecordCallback(recorder, ctx.out_dir, spe, ctx.profile.eval_every, total, meta, student.graph)
 
     def loss_fn(step: Step):
-        out = hrkd_step(student, teachers, [(d, ctx.batch(d, "train", idx)) for d, idx in step], indices, cfg)
+        out = hrkd_step(student, teachers, [(d, ctx.batch(d, "train", idx), idx) for d, idx in step], indices, cfg)
         cb.pending = out
         return out.loss.total, {"hidden": out.loss.hidden, "pred": out.loss.pred}
 

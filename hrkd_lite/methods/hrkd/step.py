@@ -35,7 +35,7 @@ from hrkd_lite.methods.hrkd import (
     stack_domains,
 )
 from hrkd_lite.methods.shared.context import RunContext, new_student
-from hrkd_lite.methods.shared.teachers import TeacherBank
+from hrkd_lite.methods.shared.teachers import CachedTeachers, TeacherBank
 
 
 class HRKDStudent(nn.Module):
@@ -94,13 +94,30 @@ def domain_terms(student: HRKDStudent, s_out: Any, t_out: Any, indices: dict, cf
     return terms, protos, other
 
 
-def hrkd_step(student: HRKDStudent, teachers: TeacherBank, batches: list[tuple[int, dict]], indices: dict,
+def student_outputs(student: HRKDStudent, batches: list[tuple]) -> list[SimpleNamespace]:
+    """The shared student on every domain's batch in ONE forward call (rows of domain d use head d), split
+    back per domain: ``logits`` (B_d, C), ``hidden_states`` / ``attention_scores`` per layer (B_d, ...).
+
+    The encoder is shared, so one call over the stacked batches computes exactly what D calls would, with
+    D times fewer (and larger) kernel launches."""
+    sizes = [b["input_ids"].shape[0] for _, b, *_ in batches]
+    cat = {k: torch.cat([b[k] for _, b, *_ in batches]) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    domain = torch.cat([torch.full((n,), d, dtype=torch.long, device=cat["input_ids"].device)
+                        for (d, *_), n in zip(batches, sizes)])
+    out = student.classifier(cat["input_ids"], cat["attention_mask"], cat["token_type_ids"], domain=domain)
+    parts = [list(zip(*(t.split(sizes) for t in group))) for group in
+             ([out.logits], out.hidden_states, out.attention_scores)]
+    return [SimpleNamespace(logits=parts[0][k][0], hidden_states=list(parts[1][k]),
+                            attention_scores=list(parts[2][k])) for k in range(len(batches))]
+
+
+def hrkd_step(student: HRKDStudent, teachers: TeacherBank | CachedTeachers, batches: list[tuple], indices: dict,
               cfg: HRKDConfig) -> StepOutput:
-    """The HRKD loss of one step; ``batches`` = [(domain index, batch dict)] in domain order (§3)."""
+    """The HRKD loss of one step; ``batches`` = [(domain index, batch dict)] in domain order (§3), or
+    [(domain index, batch dict, training row indices)] when ``teachers`` is a :class:`CachedTeachers`."""
     terms, protos, others = [], [], []
-    for d, b in batches:
-        t_out = teachers(d, b)
-        s_out = student.classifier(b["input_ids"], b["attention_mask"], b["token_type_ids"], domain=d)
+    for (d, b, *rows), s_out in zip(batches, student_outputs(student, batches)):
+        t_out = teachers(d, b, *rows)
         tm, pm, po = domain_terms(student, s_out, t_out, indices, cfg, b["attention_mask"])
         terms.append(tm)
         protos.append(pm)

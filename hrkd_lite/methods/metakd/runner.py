@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from hrkd_lite.distill.layer_maps import indices_from_map
 from hrkd_lite.distill.projections import FitDenses
+from hrkd_lite.distill.teacher_cache import CacheSpec
 from hrkd_lite.errors import HrkdError, check_choice
 from hrkd_lite.methods.metakd.config import (
     INSTANCE_WEIGHTING,
@@ -65,6 +66,7 @@ from hrkd_lite.methods.metakd.weights import expertise_weights
 from hrkd_lite.methods.registry import Flag, MethodSpec, register
 from hrkd_lite.methods.shared.context import RunContext, Step, prepare
 from hrkd_lite.methods.shared.metrics import write_metrics
+from hrkd_lite.methods.shared.teachers import cached_teachers
 from hrkd_lite.methods.shared.training import DomainBatches, train_with_selection
 from hrkd_lite.models import ModelOutput, MultiDomainClassifier
 from hrkd_lite.models.factory import build_student, teacher_layers_for_student
@@ -173,13 +175,17 @@ def distill_student(ctx: RunContext, teacher: TeacherView, target: int, cfg: Met
         load_weights(folder / STUDENT_WEIGHTS, student)
         return {**json.loads((folder / RESULT).read_text()), "student": clf}
     indices = indices_from_map([0, *teacher_layers_for_student(prof, t_clf.config.num_layers)])
+    # a teacher in train mode (dropout on, the authors' default) gives new outputs every epoch: no cache then
+    cache_ctx = replace(ctx, teacher_cache=ctx.teacher_cache and not teacher.train_mode)
+    cached = cached_teachers(cache_ctx, [teacher.model] * K, CacheSpec.for_layers(indices, feature=True),
+                             call=lambda d, b: teacher(b, d), heads=[teacher.head] * K)
     t_scores = None if scores is None else scores.to(ctx.device)
     lam_seen: list[float] = []
 
     def forward(step: Step):
         ((d, idx),) = step
         b = ctx.batch(d, "train", idx)
-        t_out, t_feat = teacher(b, d)
+        t_out, t_feat = cached.cache(d, b, idx)  # computed once per row, read back every later epoch
         s_out, s_feat = student(b, d)
         lam = None
         if t_scores is not None:
@@ -243,7 +249,8 @@ def few_shot_context(ctx: RunContext, target: int, fraction: float, mode: str = 
     dn = ctx.domains[target]
     data = ctx.data.few_shot(fraction, seed=ctx.seed, domains=[dn], mode=mode)
     folder = f"fewshot_{fraction:g}_{dn}" + ("" if mode == "prefix" else f"_{mode}")
-    return prepare(ctx.profile, data, ctx.seed, ctx.out_dir / folder, ctx.progress, tokenizer=ctx.tokenizer)
+    return prepare(ctx.profile, data, ctx.seed, ctx.out_dir / folder, ctx.progress, tokenizer=ctx.tokenizer,
+                   teacher_cache=ctx.teacher_cache)
 
 
 def baseline_or_meta_teacher(ctx: RunContext, cfg: MetaKDConfig, variant: str, target: int,

@@ -33,6 +33,7 @@ class RunContext:
     out_dir: Path
     device: torch.device
     progress: bool = True
+    teacher_cache: bool = True  # reuse the frozen teacher's outputs on the training rows (--no-teacher-cache)
 
     @property
     def domains(self) -> list[str]:
@@ -43,14 +44,16 @@ class RunContext:
 
 
 def prepare(profile: Profile, data: MultiDomainData, seed: int = 0, out_dir: str | Path = "runs/tmp",
-            progress: bool = True, tokenizer=None) -> RunContext:
-    """Validate and tokenise ``data`` with the teacher's tokenizer (static padding to profile.max_len)."""
+            progress: bool = True, tokenizer=None, teacher_cache: bool = True) -> RunContext:
+    """Validate and tokenise ``data`` with the teacher's tokenizer (static padding to profile.max_len, the
+    profile's truncation), after the data source's profile overrides (``Profile.for_source``)."""
     data.validate()
+    profile = profile.for_source(data.source)
     tok = tokenizer if tokenizer is not None else load_tokenizer(profile.teacher)
-    encoded = EncodedMultiDomain.from_data(data, tok, profile.max_len)
+    encoded = EncodedMultiDomain.from_data(data, tok, profile.max_len, truncation=profile.truncation)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return RunContext(profile, data, encoded, tok, seed, out, pick_device(profile.device), progress)
+    return RunContext(profile, data, encoded, tok, seed, out, pick_device(profile.device), progress, teacher_cache)
 
 
 def new_student(ctx: RunContext, num_domains: int, shared_head: bool) -> MultiDomainClassifier:

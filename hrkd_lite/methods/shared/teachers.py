@@ -12,11 +12,14 @@ and points ``run hrkd --teacher-dir`` at its folder.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
+from hrkd_lite.distill.teacher_cache import CacheSpec, TeacherCache, module_fingerprint
 from hrkd_lite.errors import HrkdError
 from hrkd_lite.methods.registry import MethodSpec, register
 from hrkd_lite.methods.shared.context import RunContext, Step
@@ -70,6 +73,40 @@ def single_teacher_lr(profile: Profile) -> float:
     """The BERT_B-single learning rate of ``profile``: 2e-5 on the reference profiles (teacher_lr 5e-5),
     the same 0.4 × ``profile.teacher_lr`` on the laptop profiles."""
     return SINGLE_TEACHER_LR_RATIO * profile.teacher_lr
+
+
+class CachedTeachers:
+    """A frozen teacher (bank) whose outputs on the training rows are computed once and reused
+    (:class:`~hrkd_lite.distill.teacher_cache.TeacherCache`). ``teachers(d, batch, idx)`` answers for rows
+    ``idx`` of domain d's training split; ``teachers[d]`` is domain d's model, as for the bank."""
+
+    def __init__(self, bank: Any, cache: TeacherCache) -> None:
+        self.bank, self.cache = bank, cache
+
+    def __getitem__(self, d: int) -> torch.nn.Module:
+        return self.bank[d]
+
+    def __call__(self, d: int, batch: dict[str, torch.Tensor], idx: np.ndarray) -> Any:
+        return self.cache(d, batch, idx)[0]
+
+
+def cached_teachers(ctx: RunContext, bank: Any, spec: CacheSpec, call: Callable | None = None,
+                    heads: Sequence[int] | None = None) -> CachedTeachers:
+    """Wrap ``bank`` (``bank[d]`` a frozen model, ``bank(d, batch)`` its output) in a teacher-output cache
+    keyed by each domain's weights and head, over ``ctx``'s encoded training rows; the cache is switched off
+    when ``ctx.teacher_cache`` is False. ``call(d, batch)`` replaces ``bank(d, batch)`` (e.g. a teacher that
+    also returns a feature)."""
+    heads = list(heads) if heads is not None else list(getattr(bank, "heads", range(len(ctx.domains))))
+    prints: dict[int, str] = {}
+    keys = []
+    for d in range(len(ctx.domains)):
+        model = bank[d]
+        if id(model) not in prints:
+            prints[id(model)] = module_fingerprint(model)
+        keys.append(f"{prints[id(model)]}/head{heads[d]}")
+    inputs = [ctx.encoded.tensors[d]["train"]["input_ids"] for d in range(len(ctx.domains))]
+    cache = TeacherCache(call or bank, spec, inputs, keys, enabled=ctx.teacher_cache)
+    return CachedTeachers(bank, cache)
 
 
 def train_teacher(ctx: RunContext, mode: str = "multitask", name: str = "teacher",
