@@ -56,18 +56,17 @@ from hrkd_lite.colab import setup
 
 NOTEBOOKS: tuple[str, ...] = ("00_background", "01_adabert", "02_l2a", "03_meta_kd", "04_hrkd")
 
-# Expected wall-clock time of a whole notebook per profile. ci and cpu: measured on a 2-core CPU machine
-# (the README's table gives the commands); gpu/paper: no GPU run has been made, see the README.
+# Expected wall-clock time of a whole notebook per profile, as in the README's runtime table (a test keeps the
+# two equal). ci and cpu: measured on a 2-core CPU machine; gpu: see the README (no GPU run has been made).
 RUNTIMES: dict[str, dict[str, str]] = {
-    "00_background": {"ci": "about 1 min (measured, 2 CPU cores)",
-                      "cpu": "over 45 min (measured, 2 CPU cores)"},
-    "01_adabert": {"ci": "about 1.5 min (measured, 2 CPU cores)", "cpu": "about 20 min (measured, 2 CPU cores)"},
-    "02_l2a": {"ci": "about 3.5 min (measured, 2 CPU cores)", "cpu": "about 23 min (measured, 2 CPU cores)"},
-    "03_meta_kd": {"ci": "about 2.5 min (measured, 2 CPU cores)",
-                   "cpu": "about 10 min of runs (measured, 2 CPU cores)"},
-    "04_hrkd": {"ci": "2 to 8 min (measured, 2 CPU cores)", "cpu": "about 57 min (measured, 2 CPU cores)"},
+    "00_background": {"ci": "~1 min", "cpu": "> 45 min"},
+    "01_adabert": {"ci": "~1.5 min", "cpu": "~20 min"},
+    "02_l2a": {"ci": "~3.5 min", "cpu": "~23 min"},
+    "03_meta_kd": {"ci": "~2.5 min", "cpu": "~10 min of runs"},
+    "04_hrkd": {"ci": "~2-8 min", "cpu": "~57 min"},
 }
-NOT_TIMED = "not timed yet on a GPU (see the README's runtime table)"
+MEASURED_ON = {"ci": "measured on 2 CPU cores", "cpu": "measured on 2 CPU cores"}
+NOT_TIMED = "not timed on a GPU yet (no GPU was available; see the README)"
 
 
 def in_colab() -> bool:
@@ -99,7 +98,8 @@ def pick_profile_name(colab: bool | None = None, cuda: bool | None = None) -> tu
 def expected_runtime(notebook: str, profile: str) -> str:
     """The notebook's expected runtime on ``profile`` (from :data:`RUNTIMES`)."""
     check_choice("notebook", notebook, RUNTIMES)
-    return RUNTIMES[notebook].get(profile, NOT_TIMED)
+    value = RUNTIMES[notebook].get(profile)
+    return f"{value} ({MEASURED_ON.get(profile, 'estimate')})" if value else NOT_TIMED
 
 
 def _mount_drive(path: str) -> None:
@@ -239,9 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folder", nargs="?", default="notebooks")
     ap.add_argument("--repo", default=PLACEHOLDER_REPO, help="URL of your GitHub copy of hrkd-lite")
     ap.add_argument("--branch", default="main")
+    ap.add_argument("--readme", default="README.md", help="whose Colab badges are rewritten too (if present)")
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
     bad = 0
+    old = None
     for notebook in NOTEBOOKS:
         path = Path(args.folder) / f"{notebook}.ipynb"
         nb = json.loads(path.read_text())
@@ -251,9 +253,19 @@ def main(argv: list[str] | None = None) -> int:
             for p in problems:
                 print(f"{path}: {p}")
         else:
+            first = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+            old = old or (REPO_LINE.search(first) or [None, None])[1]
             path.write_text(json.dumps(apply_colab(nb, notebook, args.repo, args.branch), indent=1,
                                        ensure_ascii=False) + "\n")
             print(f"updated {path}")
+    readme = Path(args.readme)
+    if not args.check and old and readme.is_file():
+        text = readme.read_text()
+        for notebook in NOTEBOOKS:
+            text = re.sub(re.escape(colab_url(old, notebook, "BRANCH")).replace("BRANCH", "[^/]+"),
+                          colab_url(args.repo, notebook, args.branch), text)
+        readme.write_text(text)
+        print(f"updated the badges in {readme}")
     return 1 if bad else 0
 
 

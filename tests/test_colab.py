@@ -140,7 +140,7 @@ def test_repo_switch_rewrites_badge_and_first_cell(tmp_path):
     for notebook in NOTEBOOKS:
         (tmp_path / f"{notebook}.ipynb").write_text((NB_DIR / f"{notebook}.ipynb").read_text())
     assert colab.main([str(tmp_path), "--check"]) == 0
-    assert colab.main([str(tmp_path), "--repo", MY_REPO]) == 0
+    assert colab.main([str(tmp_path), "--repo", MY_REPO, "--readme", str(tmp_path / "none.md")]) == 0
     nb = json.loads((tmp_path / "04_hrkd.ipynb").read_text())
     assert "colab.research.google.com/github/someone/hrkd-lite/blob/main/notebooks/04_hrkd.ipynb" in \
         "".join(nb["cells"][0]["source"])
@@ -149,3 +149,24 @@ def test_repo_switch_rewrites_badge_and_first_cell(tmp_path):
     nb["cells"][0]["source"] = ["[![Open In Colab](x)](https://colab.research.google.com/github/other/x)"]
     (tmp_path / "04_hrkd.ipynb").write_text(json.dumps(nb))
     assert colab.main([str(tmp_path), "--check"]) == 1
+
+
+def test_readme_runtime_table_and_badges_match_the_package():
+    readme = (NB_DIR.parent / "README.md").read_text()
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+            for line in readme.splitlines() if line.startswith("| 0")}
+    for notebook in NOTEBOOKS:
+        row = rows[notebook[:2]]
+        assert row[3:5] == [colab.RUNTIMES[notebook]["ci"], colab.RUNTIMES[notebook]["cpu"]], notebook
+        assert colab.badge_markdown(PLACEHOLDER_REPO, notebook) == row[6]
+
+
+def test_repo_switch_rewrites_the_readme_badges(tmp_path):
+    for notebook in NOTEBOOKS:
+        (tmp_path / f"{notebook}.ipynb").write_text((NB_DIR / f"{notebook}.ipynb").read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text((NB_DIR.parent / "README.md").read_text())
+    assert colab.main([str(tmp_path), "--repo", MY_REPO, "--branch", "dev", "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "github/<you>/" not in text
+    assert text.count("colab.research.google.com/github/someone/hrkd-lite/blob/dev/notebooks/") == len(NOTEBOOKS)
