@@ -45,6 +45,7 @@ class Profile:
     seeds: tuple[int, ...]  # seeds used where a notebook reports spread across seeds
     device: str = "auto"  # "auto" = cuda when available
     mixed_precision: str = "no"  # trainer autocast: "no" | "fp16" (loss-scaled, T4) | "bf16"; off on a CPU
+    max_steps: int | None = None  # cap on the optimiser steps of every training loop of a run (None: epochs decide)
 
     def __post_init__(self) -> None:
         check_choice("mixed_precision", self.mixed_precision, ["no", "fp16", "bf16"])

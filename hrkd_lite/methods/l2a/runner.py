@@ -166,6 +166,11 @@ def run_l2a(ctx: RunContext, source_domain: str | None = None, target_domain: st
     feats = tuple(f.strip() for f in selector_features.split(",")) if selector_features else None
     cfg = config_for(ctx.profile.name, selector_features=feats, student_layers=_parse_ints(student_layers),
                      **switches)
+    cap = ctx.profile.max_steps
+    if cap is not None:  # --max-steps: the generator, the students and the teachers stop within cap steps
+        inner = min(cfg.inner_steps, cap)
+        cfg = cfg.with_overrides(mlm_steps=min(cfg.mlm_steps, cap), inner_steps=inner,
+                                 episodes=max(1, min(cfg.episodes, cap // inner)))
     domains = ctx.data.domains
     setting = make_setting(ctx.data, source_domain or domains[0], target_domain or domains[-1], target_labels,
                            seed=ctx.seed)

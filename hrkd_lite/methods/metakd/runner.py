@@ -200,7 +200,7 @@ def distill_student(ctx: RunContext, teacher: TeacherView, target: int, cfg: Met
     if cfg.schedule == "two_stage":
         tc = TrainConfig(epochs=prof.student_epochs, lr=prof.student_lr, seed=ctx.seed,
                          out_dir=str(ctx.out_dir / name / "stage1"), desc=f"{name} stage 1", progress=ctx.progress,
-                         mixed_precision=prof.mixed_precision)
+                         max_steps=prof.max_steps, mixed_precision=prof.mixed_precision)
         Trainer(student, stage1, None, DomainBatches(ctx, [target], ctx.seed), tc).fit()
         res = train_with_selection(ctx, student, clf, stage2, [target], name=f"{name}/stage2", **common)
     else:
@@ -302,8 +302,14 @@ def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = No
                           "zero_shot": zero_shot})
 
 
-register(MethodSpec("meta-kd", run_meta_kd, "Meta-KD meta-distillation: one student per target domain", [
-    Flag("teacher", str, "meta", "meta-teacher or a baseline teacher (single / mix)", TEACHER_VARIANTS),
+def _run_cli(ctx: RunContext, teacher_variant: str = "meta", **flags: Any) -> dict:
+    """CLI adapter: ``--teacher`` names the teacher checkpoint on every method, so the variant is
+    ``--teacher-variant``."""
+    return run_meta_kd(ctx, teacher=teacher_variant, **flags)
+
+
+register(MethodSpec("meta-kd", _run_cli, "Meta-KD meta-distillation: one student per target domain", [
+    Flag("teacher_variant", str, "meta", "meta-teacher or a baseline teacher (single / mix)", TEACHER_VARIANTS),
     Flag("targets", str, None, "comma-separated target domains (default all)"),
     Flag("teacher_dir", str, None, "output folder of `run meta-teacher` to reuse"),
     Flag("zero_shot", bool, False, "meta-teacher trained without the target domain"),
