@@ -32,7 +32,7 @@ METHODS = {  # method -> its own arguments; student methods are checked for the 
     "hrkd": [],
     "meta-teacher": [],
     "meta-kd": ["--targets", "books"],
-    "adabert": ["--domains", "books,electronics"],
+    "adabert": ["--domains", "books,electronics", "--hidden", "16", "--max-depth", "2"],  # a small supernet
     "l2a": ["--source-domain", "electronics", "--target-domain", "kitchen", "--target-labels", "8"],
 }
 STUDENTS = {"student", "kd", "tinybert", "hrkd", "meta-kd"}
@@ -48,7 +48,7 @@ def small_gpu_profile(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_runs_the_gpu_path_with_tiny_hub_checkpoints(method, tiny_hub_models, small_gpu_profile,
-                                                                   tmp_path, capsys):
+                                                                   one_torch_thread, tmp_path, capsys):
     teacher, student = tiny_hub_models
     out = tmp_path / method
     argv = ["run", method, "--profile", "gpu", "--data", "synthetic", "--teacher", str(teacher), "--student",
