@@ -170,3 +170,24 @@ def test_repo_switch_rewrites_the_readme_badges(tmp_path):
     text = readme.read_text()
     assert "github/<you>/" not in text
     assert text.count("colab.research.google.com/github/someone/hrkd-lite/blob/dev/notebooks/") == len(NOTEBOOKS)
+
+
+def test_first_cell_in_a_real_ipython_shell(clean_env, monkeypatch):
+    """The same cell through IPython itself: its own magic transformation and ``{HRKD_REPO}`` expansion."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    google, gcolab = types.ModuleType("google"), types.ModuleType("google.colab")
+    google.colab = gcolab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", gcolab)
+    monkeypatch.setattr(colab, "cuda_available", lambda: False)
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr(InteractiveShell, "_instance", None)  # leave no shell behind for later tests
+    captured: list[str] = []
+    shell.register_magic_function(lambda line: captured.append(line), "line", "pip")
+    result = shell.run_cell(bootstrap_of("03_meta_kd").replace(PLACEHOLDER_REPO, MY_REPO), store_history=False)
+    assert result.success, result.error_in_exec
+    assert captured == [f'install -q "hrkd-lite @ git+{MY_REPO}"', f"install -q --no-deps {TEACHER_PIN}"]
+    assert shell.user_ns["nb"].profile.name == "cpu"
+    stopped = shell.run_cell(bootstrap_of("03_meta_kd"), store_history=False)
+    assert isinstance(stopped.error_in_exec, RuntimeError) and len(captured) == 2
