@@ -17,6 +17,7 @@ import pytest
 
 from hrkd_lite import cli
 from hrkd_lite.profiles import PROFILES
+from hrkd_lite.train import loop
 
 SMALL = {"max_len": 24, "batch_size": 4, "eval_batch_size": 32, "synthetic_per_domain": 60,
          "train_per_domain": 24, "dev_per_domain": 12, "test_per_domain": 12, "latency_repeats": 1,
@@ -48,14 +49,24 @@ def small_gpu_profile(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_runs_the_gpu_path_with_tiny_hub_checkpoints(method, tiny_hub_models, small_gpu_profile,
-                                                                   one_torch_thread, tmp_path, capsys):
+                                                                   one_torch_thread, tmp_path, capsys, monkeypatch):
     teacher, student = tiny_hub_models
+    precisions: list[str] = []
+    init = loop.Trainer.__init__
+
+    def recording_init(self, module, loss_fn, eval_fn, batches, config, *args, **kwargs):
+        precisions.append(config.mixed_precision)
+        init(self, module, loss_fn, eval_fn, batches, config, *args, **kwargs)
+
+    monkeypatch.setattr(loop.Trainer, "__init__", recording_init)
     out = tmp_path / method
     argv = ["run", method, "--profile", "gpu", "--data", "synthetic", "--teacher", str(teacher), "--student",
             str(student), "--max-steps", str(STEPS), "--out", str(out), "--no-progress", *METHODS[method]]
     assert cli.main(argv) == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["profile"] == "gpu"
+    # mixed precision is on for every trainer of the gpu profile; on this CPU the trainer runs in fp32
+    assert small_gpu_profile.mixed_precision == "fp16" and precisions and set(precisions) == {"fp16"}
     assert 0.0 <= metrics["accuracy"]["test"]["average"] <= 1.0
     if method in STUDENTS:  # the narrow student (hidden 32), not the teacher (hidden 64) truncated
         assert metrics["params"]["embeddings"] < 1_000_000 and metrics["params"]["total"] < 1_100_000

@@ -87,7 +87,7 @@ def make_pool(sctx: RunContext, cfg: L2AConfig, teacher: dict, gen_dir: Path) ->
                              torch.cat([src["attention_mask"], tgt["attention_mask"]]), tok, gen_dir,
                              kind=cfg.generator, teacher=sctx.profile.teacher, steps=cfg.mlm_steps,
                              batch=cfg.mlm_batch, lr=cfg.mlm_lr, rate=cfg.mask_rate, seed=sctx.seed, device=dev,
-                             progress=sctx.progress)
+                             progress=sctx.progress, mixed_precision=sctx.profile.mixed_precision)
     pool = build_pool(gen, tgt, src, [enc[TARGET]["dev"], enc[TARGET]["test"]], special_ids_of(tok),
                       int(tok.mask_token_id), seeds=cfg.pool_seeds, source_share=cfg.source_seed_share,
                       rate=cfg.mask_rate, steps=cfg.chain_steps, seed=sctx.seed,
