@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv demo test unit notebooks lint strip lab bench clean browser-venv browser-test
+.PHONY: venv demo test unit notebooks lint strip lab bench clean browser-venv browser-test colab-check
 
 venv: $(STAMP)
 
@@ -70,3 +70,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
+
+# A venv with torch and ipywidgets 7.7.1 (as on Colab): installing the package as the first cell does changes neither.
+colab-check:
+	$(PYTHON) tests/colab_install_check.py $(VENV)-colab --torch "$(TORCH_SPEC)"

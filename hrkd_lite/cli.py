@@ -47,12 +47,35 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r}; valid choices: true, false")
 
 
-def _load(args: argparse.Namespace):
-    from hrkd_lite.data import load_data
-    from hrkd_lite.errors import check_choice
+def _models(p: argparse.ArgumentParser) -> None:
+    """Profile overrides every ``run`` method takes: models by name or folder, and a step cap."""
+    p.add_argument("--teacher", dest="teacher_model", default=None,
+                   help="teacher checkpoint: 'minilm' (offline package), a hub name or a local folder in the "
+                        "Hugging Face format (default: the profile's)")
+    p.add_argument("--student", dest="student_model", default=None,
+                   help="student checkpoint: 'layers' (the teacher truncated to the profile's layers), a hub "
+                        "name or a local folder (default: the profile's)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop every training loop of the run after this many optimiser steps (smoke runs)")
+
+
+def _profile(args: argparse.Namespace):
     from hrkd_lite.profiles import get_profile
 
     profile = get_profile(args.profile)
+    overrides = {k: v for k, v in (("teacher", getattr(args, "teacher_model", None)),
+                                   ("student", getattr(args, "student_model", None)),
+                                   ("max_steps", getattr(args, "max_steps", None))) if v is not None}
+    if overrides.get("max_steps", 1) < 1:
+        raise HrkdError(f"--max-steps must be >= 1, got {overrides['max_steps']}")
+    return profile.with_overrides(**overrides) if overrides else profile
+
+
+def _load(args: argparse.Namespace):
+    from hrkd_lite.data import load_data
+    from hrkd_lite.errors import check_choice
+
+    profile = _profile(args)
     check_choice("data source", args.data, DATA_SOURCES)
     domains = [d.strip() for d in args.domains.split(",")] if args.domains else None
     data = load_data(args.data, args.data_dir, profile=profile, seed=args.seed, few_shot=args.few_shot,
@@ -78,6 +101,7 @@ def cmd_run(argv: list[str]) -> int:
     spec = get_method(argv[0])
     p = _Parser(prog=f"hrkd_lite run {spec.name}", description=spec.help)
     _common(p, out_required=True)
+    _models(p)
     for f in spec.flags:
         kind = _parse_bool if f.type is bool else f.type
         p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=f.default,

@@ -47,6 +47,7 @@ class Profile:
     mixed_precision: str = "no"  # trainer autocast: "no" | "fp16" (loss-scaled, T4) | "bf16"; off on a CPU
     truncation: str = "head"  # "head" or "head_tail" (long texts: a quarter from the start, the rest from the end)
     source: str | None = None  # the data source whose overrides were applied (see ``for_source``)
+    max_steps: int | None = None  # cap on the optimiser steps of every training loop of a run (None: epochs decide)
 
     def __post_init__(self) -> None:
         check_choice("mixed_precision", self.mixed_precision, ["no", "fp16", "bf16"])

@@ -53,3 +53,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tiny_hub_models(tmp_path_factory):
+    """``(teacher_dir, student_dir)``: tiny random BERTs in the Hugging Face folder format, of different widths
+    (teacher hidden 64 x 4 layers, student hidden 32 x 2 layers), for the gpu profile's code path on a CPU."""
+    from tests.tiny_checkpoints import write_tiny_pair
+
+    return write_tiny_pair(tmp_path_factory.mktemp("tiny-hub"))

@@ -51,7 +51,7 @@ def test_single_domain_loops_reshuffle_and_multi_domain_keeps_hrkd_order(tiny_ct
 
 
 def test_tinybert_from_single_domain_teachers(tiny_ctx):
-    m = run_tinybert(tiny_ctx, setting="single", teacher="single")
+    m = run_tinybert(tiny_ctx, setting="single", teacher_variant="single")
     assert m["method"] == "tinybert/single-teacher" and m["teacher"] == "single"
     info = json.loads((tiny_ctx.out_dir / "single_teacher" / "teacher.json").read_text())
     assert info["mode"] == "single" and info["shared_head"]
@@ -60,6 +60,6 @@ def test_tinybert_from_single_domain_teachers(tiny_ctx):
     assert set(m["accuracy"]["test"]) == {*tiny_ctx.domains, "average"}
     multi = run_teacher(tiny_ctx, mode="multitask")
     with pytest.raises(HrkdError, match="--mode single"):
-        run_tinybert(tiny_ctx, teacher="single", teacher_dir=multi["teacher_dir"])
+        run_tinybert(tiny_ctx, teacher_variant="single", teacher_dir=multi["teacher_dir"])
     with pytest.raises(HrkdError, match="'mix'.*multitask, single"):
-        run_tinybert(tiny_ctx, teacher="mix")
+        run_tinybert(tiny_ctx, teacher_variant="mix")

@@ -17,6 +17,7 @@ from typing import Any
 
 from hrkd_lite.data.amazon import load_amazon
 from hrkd_lite.data.base import SPLITS, MultiDomainData
+from hrkd_lite.data.choice import DataChoice, choose_data
 from hrkd_lite.data.encode import EncodedMultiDomain, encode_split
 from hrkd_lite.data.local import load_local
 from hrkd_lite.data.mnli import load_mnli
@@ -46,7 +47,7 @@ def load_data(source: str, data_dir: str | Path | None = None, *, profile: Any =
             (:meth:`MultiDomainData.few_shot`).
         domains: keep only these domains, in this order.
         **kwargs: passed to the source loader (e.g. ``label_noise`` for synthetic, ``download`` for
-            amazon).
+            amazon; default True on the gpu and paper profiles).
 
     Returns:
         A validated :class:`MultiDomainData`.
@@ -64,6 +65,8 @@ def load_data(source: str, data_dir: str | Path | None = None, *, profile: Any =
         data = make_synthetic(seed=seed, **syn)
     elif source == "amazon":
         amazon_seed = kwargs.pop("amazon_seed", 42)
+        if profile is not None and data_dir is None:  # GPU profiles (Colab) fetch and cache the archive
+            kwargs.setdefault("download", profile.name in ("gpu", "paper"))
         data = load_amazon(data_dir, domains=domains, seed=amazon_seed, **kwargs)
     elif source == "mnli":
         data = load_mnli(data_dir, domains=domains, **kwargs)
@@ -81,5 +84,5 @@ def load_data(source: str, data_dir: str | Path | None = None, *, profile: Any =
     return data.validate()
 
 
-__all__ = ["SOURCES", "SPLITS", "EncodedMultiDomain", "MultiDomainData", "MultiDomainSampler",
-           "encode_split", "load_amazon", "load_data", "load_local", "load_mnli", "make_synthetic"]
+__all__ = ["SOURCES", "SPLITS", "DataChoice", "EncodedMultiDomain", "MultiDomainData", "MultiDomainSampler",
+           "choose_data", "encode_split", "load_amazon", "load_data", "load_local", "load_mnli", "make_synthetic"]

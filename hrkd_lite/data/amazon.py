@@ -133,8 +133,8 @@ def load_amazon(data_dir: str | Path | None = None, *, domains: Sequence[str] | 
         if d not in DOMAINS:
             raise HrkdError(f"unknown Amazon domain {d!r}; valid choices: {', '.join(DOMAINS)}")
     root = Path(data_dir) if data_dir is not None else default_amazon_dir()
-    if not root.is_dir() and download:
-        root = download_amazon(cache_dir)
+    if download and amazon_available(root) is None:
+        root = download_amazon(cache_dir)  # HrkdError, one line, when offline
     if not root.is_dir():
         raise HrkdError(f"Amazon data folder {str(root)!r} not found; expected layout {LAYOUT} "
                         f"(set HRKD_AMAZON_DIR, pass data_dir, or download=True on a machine with network)")

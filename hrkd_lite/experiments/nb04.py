@@ -35,7 +35,7 @@ from hrkd_lite.profiles import Profile
 BASELINES: dict[str, Callable[..., dict]] = {
     "student": lambda ctx, tdirs: run_student(ctx, setting="multi"),
     "tinybert": lambda ctx, tdirs: run_tinybert(ctx, setting="single", teacher_dir=tdirs["multitask"]),
-    "tinybert_single_teacher": lambda ctx, tdirs: run_tinybert(ctx, setting="single", teacher="single",
+    "tinybert_single_teacher": lambda ctx, tdirs: run_tinybert(ctx, setting="single", teacher_variant="single",
                                                                teacher_dir=tdirs.get("single")),
 }
 

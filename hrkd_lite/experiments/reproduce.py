@@ -72,7 +72,7 @@ def _specs(profile: Profile, source: str, domains: Sequence[str]) -> tuple[list[
         RunSpec("tinybert-multi", "TinyBERT-KD, multi-domain", "tinybert", "baseline",
                 flags={"setting": "multi"}, teacher="teacher"),
         RunSpec("adabert", "AdaBERT (derived network)", "adabert", "method", teacher="teacher-mixed"),
-        RunSpec("meta-kd", "Meta-KD", "meta-kd", "method", flags={"teacher": "meta"}, keep_weights=True),
+        RunSpec("meta-kd", "Meta-KD", "meta-kd", "method", flags={"teacher_variant": "meta"}, keep_weights=True),
         RunSpec("hrkd", "HRKD", "hrkd", "method", flags={"preset": "hrkd"}, teacher="teacher"),
         RunSpec("l2a", f"L2A-style ({src} -> {tgt}, N = {n_labels})", "l2a", "method",
                 flags={"source_domain": src, "target_domain": tgt, "target_labels": n_labels}),
@@ -85,11 +85,11 @@ def _specs(profile: Profile, source: str, domains: Sequence[str]) -> tuple[list[
                                ("logit-kd", "final-logit KD only", {"use_probe_kd": False}),
                                ("uniform-probes", "probes without attention", {"probe_weighting": "uniform"}),
                                ("no-le", "no efficiency loss (β = 0)", {"beta": 0.0}))]
-    abl += [RunSpec("meta-kd-mix", "Meta-KD ablation: mix teacher", "meta-kd", "ablation", flags={"teacher": "mix"}),
+    abl += [RunSpec("meta-kd-mix", "Meta-KD ablation: mix teacher", "meta-kd", "ablation", flags={"teacher_variant": "mix"}),
             RunSpec("meta-kd-single", "Meta-KD ablation: single-domain teachers", "meta-kd", "ablation",
-                    flags={"teacher": "single"}),
+                    flags={"teacher_variant": "single"}),
             RunSpec("meta-kd-batch-mean", "Meta-KD ablation: batch-mean λ (EasyNLP)", "meta-kd", "ablation",
-                    flags={"teacher": "meta", "instance_weighting": "batch_mean"}, teacher="meta-kd")]
+                    flags={"teacher_variant": "meta", "instance_weighting": "batch_mean"}, teacher="meta-kd")]
     return core, abl
 
 

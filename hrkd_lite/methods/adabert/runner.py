@@ -135,7 +135,8 @@ def run_adabert(ctx: RunContext, teacher_dir: str | None = None, **switches) -> 
     seed_everything(ctx.seed)
     net = Supernet(cfg, copy.deepcopy(bank[0].encoder.embeddings), len(ctx.data.label_names)).to(ctx.device)
     result: SearchResult | None = run_search(net, cfg, train, dev, targets, ctx.out_dir / "search", ctx.device,
-                                             ctx.seed, ctx.progress, domains=ctx.domains)
+                                             ctx.seed, ctx.progress, domains=ctx.domains,
+                                             step_cap=ctx.profile.max_steps)
     assert result is not None
     super_acc = {s: with_average(per_domain_accuracy(supernet_logits(net, t, ctx.device), t, ctx.domains))
                  for s, t in (("dev", dev), ("test", test))}

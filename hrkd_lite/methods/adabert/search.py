@@ -114,11 +114,13 @@ def _history_arrays(h: dict[str, list]) -> dict[str, np.ndarray]:
 
 def run_search(net: Supernet, cfg: AdaBERTConfig, train: TaskTensors, dev: TaskTensors, targets: TeacherTargets,
                folder: Path, device: torch.device, seed: int = 0, progress: bool = True,
-               max_steps: int | None = None, domains: list[str] | None = None) -> SearchResult | None:
+               max_steps: int | None = None, domains: list[str] | None = None,
+               step_cap: int | None = None) -> SearchResult | None:
     """Search into ``folder`` (``last.safetensors`` to resume, ``best.safetensors``, ``search.npz``).
 
     Returns None when stopped early by ``max_steps`` (a simulated interruption, for tests); a finished
-    search found in ``folder`` is loaded instead of rerun.
+    search found in ``folder`` is loaded instead of rerun. ``step_cap`` shortens the search itself
+    (``--max-steps``: a finished search of at most that many steps).
     """
     folder.mkdir(parents=True, exist_ok=True)
     done, last, best = folder / "done.json", folder / "last.safetensors", folder / "best.safetensors"
@@ -129,7 +131,7 @@ def run_search(net: Supernet, cfg: AdaBERTConfig, train: TaskTensors, dev: TaskT
         return SearchResult(net, hist, info["best_step"], info["best_dev"], info["seconds"])
     opt = build_optimizer(net, cfg)
     spe = steps_per_epoch(len(train), cfg.batch_size)
-    total = spe * cfg.search_epochs
+    total = spe * cfg.search_epochs if step_cap is None else min(step_cap, spe * cfg.search_epochs)
     cost = cost_vector(cfg.efficiency_cost, cfg.hidden, train.ids.shape[1]).to(device)
     gen = torch.Generator().manual_seed(seed)
     hist: dict[str, list] = {k: [] for k in HISTORY_KEYS} | {"eval_step": [], "eval_dev": []}

@@ -5,7 +5,7 @@
 - ``kd``: Hinton soft-target KD, L = (1-α)·CE(y, p_s) + α·T²·KL(p_t^T ‖ p_s^T);
 - ``tinybert``: TinyBERT-style task distillation — embedding, attention-score and hidden MSE through
   learned projections, plus soft CE (HRKD's single-domain "TinyBERT-KD", one joint stage by default).
-  ``teacher="single"`` distils each domain from its own single-domain teacher (BERT_B-single, trained at
+  ``teacher_variant="single"`` distils each domain from its own single-domain teacher (BERT_B-single, trained at
   2e-5 on the reference profiles), as the reference's ``finetune_domain.sh`` does; ``"multitask"`` (default
   here, our choice so every student of notebook 04 learns from one teacher) uses the stage-A teacher.
 
@@ -151,22 +151,22 @@ def tinybert_loss_builder(ctx: RunContext, teachers: TeacherBank | CachedTeacher
 
 def run_tinybert(ctx: RunContext, setting: str = "single", temperature: float = 1.0,
                  soft_ce_reduction: str = "mean_classes", teacher_dir: str | None = None,
-                 teacher: str = "multitask") -> dict:
-    """TinyBERT-KD students; ``teacher``: ``"multitask"`` (stage-A teacher) or ``"single"`` (one teacher per
+                 teacher_variant: str = "multitask") -> dict:
+    """TinyBERT-KD students; ``teacher_variant``: ``"multitask"`` (stage-A teacher) or ``"single"`` (one teacher per
     domain, ``mode="single"``, trained into ``out_dir/single_teacher`` unless ``teacher_dir`` holds one)."""
-    check_choice("tinybert teacher", teacher, TINYBERT_TEACHERS)
-    if teacher == "single" and not teacher_dir:
+    check_choice("tinybert teacher variant", teacher_variant, TINYBERT_TEACHERS)
+    if teacher_variant == "single" and not teacher_dir:
         teachers = train_teacher(ctx, mode="single", name="single_teacher")[0]
     else:
         teachers = get_teacher(ctx, teacher_dir)
-    if teacher == "single" and (teachers.folder is not None and
+    if teacher_variant == "single" and (teachers.folder is not None and
                                 json.loads((teachers.folder / "teacher.json").read_text())["mode"] != "single"):
-        raise HrkdError(f"--teacher single needs a `run teacher --mode single` folder; {teachers.folder} is not one")
+        raise HrkdError(f"--teacher-variant single needs a `run teacher --mode single` folder; {teachers.folder} is not one")
     make_loss = tinybert_loss_builder(ctx, teachers, temperature, soft_ce_reduction)
-    method = "tinybert" if teacher == "multitask" else "tinybert/single-teacher"
+    method = "tinybert" if teacher_variant == "multitask" else "tinybert/single-teacher"
     return run_students(ctx, method, setting, make_loss, teacher_hidden=teachers[0].config.hidden_size,
                         extra={"temperature": temperature, "soft_ce_reduction": soft_ce_reduction,
-                               "teacher": teacher})
+                               "teacher": teacher_variant})
 
 
 _SETTING = Flag("setting", str, "single", "single: one student per domain; multi: one shared student", SETTINGS)
@@ -180,6 +180,6 @@ register(MethodSpec("kd", run_kd, "Hinton soft-target KD", [
 register(MethodSpec("tinybert", run_tinybert, "TinyBERT-style KD (emb + attention scores + hidden + soft CE)", [
     _SETTING, Flag("temperature", float, 1.0, "soft-CE temperature"),
     Flag("soft_ce_reduction", str, "mean_classes", "HRKD code divides by C", ("mean_classes", "batchmean")),
-    Flag("teacher", str, "multitask", "multitask (stage-A) or single (one single-domain teacher per domain, "
+    Flag("teacher_variant", str, "multitask", "multitask (stage-A) or single (one single-domain teacher per domain, "
          "the reference baseline)", TINYBERT_TEACHERS),
     _TDIR]))

@@ -160,6 +160,7 @@ def run_hrkd(ctx: RunContext, preset_name: str = "hrkd", teacher_dir: str | None
     meta = {"method": name, "config": cfg.to_dict(), "seed": ctx.seed, "profile": ctx.profile.name,
             "data": ctx.data.source, "teacher_layers": t_layers}
     spe = DomainBatches(ctx, list(range(D)), ctx.seed).steps_per_epoch
+    max_steps = ctx.profile.max_steps if max_steps is None else max_steps
     total = ctx.profile.student_epochs * spe if max_steps is None else min(max_steps, ctx.profile.student_epochs * spe)
     cb = RecordCallback(recorder, ctx.out_dir, spe, ctx.profile.eval_every, total, meta, student.graph)
 
@@ -204,12 +205,12 @@ def remove_checkpoints(folder: Path) -> None:
 
 
 def _run_cli(ctx: RunContext, preset: str = "hrkd", teacher_dir: str | None = None,
-             max_steps: int | None = None, prototype_group_size: int | None = None, **switches: Any) -> dict:
+             prototype_group_size: int | None = None, **switches: Any) -> dict:
     """CLI adapter: ``--prototype-group-size 0`` means one group with the whole per-domain batch."""
     cfg = make_preset(preset, **{k: v for k, v in switches.items() if v is not None})
     if prototype_group_size is not None:
         cfg = cfg.with_overrides(prototype_group_size=prototype_group_size or None)
-    return run_hrkd(ctx, teacher_dir=teacher_dir, max_steps=max_steps, config=cfg)
+    return run_hrkd(ctx, teacher_dir=teacher_dir, config=cfg)  # --max-steps: ctx.profile.max_steps
 
 
 _B = "(default: from --preset; code-faithful defaults in docs/methods/hrkd.md §10)"
@@ -237,5 +238,4 @@ register(MethodSpec("hrkd", _run_cli, "HRKD stage B: graph-weighted multi-domain
     Flag("checkpoint_selection", str, None, f"test checkpoint per domain or best mean {_B}",
          CHECKPOINT_SELECTIONS),
     Flag("record_every", int, None, f"record the graph every N steps {_B}"),
-    Flag("max_steps", int, None, "stop after this many steps (smoke runs)"),
 ]))

@@ -152,7 +152,8 @@ class _Steps:
 
 def train_generator(input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer, folder: Path, *,
                     kind: str, teacher: str, steps: int, batch: int, lr: float, rate: float, seed: int,
-                    device: torch.device, progress: bool = True) -> tuple[MLMGenerator, dict]:
+                    device: torch.device, progress: bool = True,
+                    mixed_precision: str = "no") -> tuple[MLMGenerator, dict]:
     """Fine-tune (or reuse from ``folder``) the generator on the rows ``input_ids`` (N, T).
 
     Resumes an interrupted run (``folder/train/last.safetensors``). Writes ``folder/model.safetensors``
@@ -173,7 +174,7 @@ def train_generator(input_ids: torch.Tensor, attention_mask: torch.Tensor, token
         return mlm_loss(model, input_ids[ix].to(device), attention_mask[ix].to(device), special, mask_id, rate, g)
 
     cfg = TrainConfig(epochs=1, lr=lr, seed=seed, out_dir=str(folder / "train"), desc="generator MLM",
-                      progress=progress, save_every=max(1, steps // 4))
+                      progress=progress, save_every=max(1, steps // 4), mixed_precision=mixed_precision)
     result = Trainer(model, loss_fn, None, _Steps(len(input_ids), batch, steps, seed), cfg).fit()
     losses = [h["loss"] for h in result.history]
     info.update(steps=steps, batch=batch, lr=lr, mask_rate=rate, rows=len(input_ids),

@@ -87,7 +87,7 @@ def make_pool(sctx: RunContext, cfg: L2AConfig, teacher: dict, gen_dir: Path) ->
                              torch.cat([src["attention_mask"], tgt["attention_mask"]]), tok, gen_dir,
                              kind=cfg.generator, teacher=sctx.profile.teacher, steps=cfg.mlm_steps,
                              batch=cfg.mlm_batch, lr=cfg.mlm_lr, rate=cfg.mask_rate, seed=sctx.seed, device=dev,
-                             progress=sctx.progress)
+                             progress=sctx.progress, mixed_precision=sctx.profile.mixed_precision)
     pool = build_pool(gen, tgt, src, [enc[TARGET]["dev"], enc[TARGET]["test"]], special_ids_of(tok),
                       int(tok.mask_token_id), seeds=cfg.pool_seeds, source_share=cfg.source_seed_share,
                       rate=cfg.mask_rate, steps=cfg.chain_steps, seed=sctx.seed,
@@ -166,6 +166,11 @@ def run_l2a(ctx: RunContext, source_domain: str | None = None, target_domain: st
     feats = tuple(f.strip() for f in selector_features.split(",")) if selector_features else None
     cfg = config_for(ctx.profile.name, selector_features=feats, student_layers=_parse_ints(student_layers),
                      **switches)
+    cap = ctx.profile.max_steps
+    if cap is not None:  # --max-steps: the generator, the students and the teachers stop within cap steps
+        inner = min(cfg.inner_steps, cap)
+        cfg = cfg.with_overrides(mlm_steps=min(cfg.mlm_steps, cap), inner_steps=inner,
+                                 episodes=max(1, min(cfg.episodes, cap // inner)))
     domains = ctx.data.domains
     setting = make_setting(ctx.data, source_domain or domains[0], target_domain or domains[-1], target_labels,
                            seed=ctx.seed)

@@ -223,7 +223,7 @@ def distill_student(ctx: RunContext, teacher: TeacherView, target: int, cfg: Met
     if cfg.schedule == "two_stage":
         tc = TrainConfig(epochs=rc.stage1_epochs, lr=rc.stage1_lr, seed=ctx.seed, schedule=rc.stage1_schedule,
                          out_dir=str(ctx.out_dir / name / "stage1"), desc=f"{name} stage 1", progress=ctx.progress,
-                         mixed_precision=prof.mixed_precision)
+                         max_steps=prof.max_steps, mixed_precision=prof.mixed_precision)
         batches = DomainBatches(ctx, [target], ctx.seed, batch_size=rc.student_batch_size)
         Trainer(student, stage1, None, batches, tc).fit()
         res = train_with_selection(ctx, student, clf, stage2, [target], name=f"{name}/stage2", epochs=rc.stage2_epochs,
@@ -338,8 +338,14 @@ def run_meta_kd(ctx: RunContext, teacher: str = "meta", targets: str | None = No
                           "target_few_shot_mode": target_few_shot_mode if target_few_shot is not None else None})
 
 
-register(MethodSpec("meta-kd", run_meta_kd, "Meta-KD meta-distillation: one student per target domain", [
-    Flag("teacher", str, "meta", "meta-teacher or a baseline teacher (single / mix)", TEACHER_VARIANTS),
+def _run_cli(ctx: RunContext, teacher_variant: str = "meta", **flags: Any) -> dict:
+    """CLI adapter: ``--teacher`` names the teacher checkpoint on every method, so the variant is
+    ``--teacher-variant``."""
+    return run_meta_kd(ctx, teacher=teacher_variant, **flags)
+
+
+register(MethodSpec("meta-kd", _run_cli, "Meta-KD meta-distillation: one student per target domain", [
+    Flag("teacher_variant", str, "meta", "meta-teacher or a baseline teacher (single / mix)", TEACHER_VARIANTS),
     Flag("targets", str, None, "comma-separated target domains (default all)"),
     Flag("teacher_dir", str, None, "output folder of `run meta-teacher` to reuse"),
     Flag("zero_shot", bool, False, "meta-teacher trained without the target domain"),

@@ -63,6 +63,7 @@ def train_with_selection(ctx: RunContext, model: torch.nn.Module, classifier: Mu
             return {"mixed_dev": mixed_accuracy(classifier, ctx, domains, "dev", head_of)}
         return {names[d]: accuracy(classifier, ctx, d, "dev", head_of(d)) for d in domains}
 
+    max_steps = ctx.profile.max_steps if max_steps is None else max_steps
     cfg = TrainConfig(epochs=epochs, lr=lr, eval_every=ctx.profile.eval_every, seed=ctx.seed,
                       out_dir=str(ctx.out_dir / name), desc=name, progress=ctx.progress, max_steps=max_steps,
                       mixed_precision=ctx.profile.mixed_precision,
