@@ -13,7 +13,7 @@ import copy
 import importlib.resources
 import importlib.util
 import json
-import os
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -23,7 +23,14 @@ from hrkd_lite.models.bert import BertConfig, BertEncoder
 from hrkd_lite.models.classifier import MultiDomainClassifier
 from hrkd_lite.profiles import OFFLINE_TEACHER, Profile
 
-_CACHE: dict[str, tuple[BertConfig, dict[str, torch.Tensor]]] = {}
+#: pretrained weights kept in memory, most recently used last; at most MAX_CACHED_MODELS (a teacher and a student)
+_CACHE: OrderedDict[str, tuple[BertConfig, dict[str, torch.Tensor]]] = OrderedDict()
+MAX_CACHED_MODELS = 2
+
+
+def clear_pretrained_cache() -> None:
+    """Forget every pretrained state dict held in memory (the next load reads the files again)."""
+    _CACHE.clear()
 
 
 def minilm_dir() -> Path:
@@ -42,7 +49,6 @@ def resolve_model_dir(name: str) -> Path:
         return minilm_dir()
     if Path(name).is_dir():
         return Path(name)
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "0")
     try:
         from huggingface_hub import snapshot_download
 
@@ -68,14 +74,19 @@ def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def load_pretrained(name: str) -> tuple[BertConfig, dict[str, torch.Tensor]]:
-    """Config and raw state dict of a pretrained BERT (cached in memory per process)."""
-    if name not in _CACHE:
+    """Config and raw state dict of a pretrained BERT (the last ``MAX_CACHED_MODELS`` are kept in memory;
+    :func:`clear_pretrained_cache` empties it)."""
+    if name in _CACHE:
+        _CACHE.move_to_end(name)
+    else:
         folder = resolve_model_dir(name)
         try:
             cfg = BertConfig.from_hf_dict(json.loads((folder / "config.json").read_text()))
         except (OSError, ValueError, KeyError) as exc:
             raise HrkdError(f"unreadable config.json in {folder}: {exc}") from None
         _CACHE[name] = (cfg, _read_weights(folder))
+        while len(_CACHE) > MAX_CACHED_MODELS:
+            _CACHE.popitem(last=False)
     return _CACHE[name]
 
 
