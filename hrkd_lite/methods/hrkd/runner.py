@@ -1,15 +1,8 @@
 """``run hrkd``: stage B of HRKD — one shared student distilled jointly from the multi-task teacher,
 each domain's layer losses re-weighted by the domain-relational graph (``docs/methods/hrkd.md`` §2, §3).
 
-Per step (one batch per domain from the multi-domain sampler; the step itself is ``hrkd.step``):
-
-1. for each domain d: teacher T_d (frozen, d's own best-dev stage-A checkpoint) and student S_d (head d);
-   projected student states fit_m(H^S_d[m]), m = 0..M; per-example terms L_emb, L_attn(m), L_hid(m),
-   L_pred (§2.1);
-2. prototypes P (G, M+1, D, H) from the projected states (§2.2); MetaGraph → weights w (G, M+1, D)
-   (§2.3–2.4; graph in train mode = GAT dropout active, as the code);
-3. L = mean_g Σ_d [Σ_m w·T + (1/D)·L_pred] (§2.5) — or the multi-domain TinyBERT-KD sum without graph;
-4. the weights, hierarchical ratios and attention of the step go to ``recorded.npz`` (§9 "never fake").
+One batch per domain from the multi-domain sampler per step; what a step computes (terms, prototypes,
+MetaGraph weights, the total loss, what goes to ``recorded.npz``) is described in ``methods.hrkd.step``.
 
 Each domain is tested with its own best-dev checkpoint (``checkpoint_selection="per_domain"``, §3).
 """

@@ -3,8 +3,8 @@ prototypes, the MetaGraph's weights and the total loss.
 
 Per step (one batch per domain from the multi-domain sampler):
 
-1. for each domain d: teacher T_d (frozen, d's own best-dev stage-A checkpoint) and student S_d (head d);
-   projected student states fit_m(H^S_d[m]), m = 0..M; per-example terms L_emb, L_attn(m), L_hid(m),
+1. for each domain d: teacher T_d (frozen, d's own best-dev stage-A checkpoint) and student S_d (head d; the
+   shared student runs once over all domains' batches, ``student_outputs``); projected student states fit_m(H^S_d[m]), m = 0..M; per-example terms L_emb, L_attn(m), L_hid(m),
    L_pred (§2.1);
 2. prototypes P (G, M+1, D, H) from the projected states (§2.2); MetaGraph → weights w (G, M+1, D)
    (§2.3–2.4; graph in train mode = GAT dropout active, as the code);
