@@ -219,7 +219,8 @@ def apply_colab(nb: dict[str, Any], notebook: str, repo: str = PLACEHOLDER_REPO,
     """Set the badge cell, the repository URL in the first code cell and the metadata (in place)."""
     nb.setdefault("metadata", {}).update(colab_metadata(notebook))
     cells = nb["cells"]
-    badge = {"cell_type": "markdown", "metadata": {}, "source": [badge_markdown(repo, notebook, branch)]}
+    badge = {"cell_type": "markdown", "id": "colab-badge", "metadata": {},
+             "source": [badge_markdown(repo, notebook, branch)]}
     if cells and cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith(BADGE_PREFIX):
         cells[0] = badge
     else:

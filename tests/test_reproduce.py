@@ -135,9 +135,9 @@ def test_costs_count_frozen_encoders_only_and_see_memory():
     ids = torch.ones(4, 6, dtype=torch.long)
     with measure_costs(interval=0.01) as cost:
         enc(ids, torch.ones_like(ids))  # trainable: a student, not counted
-        big = np.ones(40 * 2**20 // 8)  # 40 MB held while the sampler runs
+        big = np.ones(40 * 2**20 // 8)  # 40 MB held until the block has ended (its last sample sees it)
         time.sleep(0.1)
-        del big
+    del big
     assert cost.teacher_forward_calls == 0 and cost.wall_s >= 0.1
     assert cost.added_rss_mb > 30 and cost.peak_rss_mb >= cost.added_rss_mb
     enc.requires_grad_(False)
