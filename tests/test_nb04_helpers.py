@@ -46,3 +46,14 @@ def test_results_suite_runs_main_variants_with_every_seed_and_ablations_with_the
     assert calls[0] == (X.MAIN_VARIANTS, X.TABLE_BASELINES, (0, 1, 2))
     assert calls[1] == (("no_hierarchy", "averaging", "no_reference_attention"), (), (0,))
     assert len(res["hrkd"]) == 3 and len(res["averaging"]) == 1
+
+
+def test_results_suite_on_the_fast_path_skips_the_ablations(monkeypatch):
+    def fake(ctx, teacher_dir, runs_dir, *, variants, baselines, seeds, reuse):
+        return {n: [_m(0.0)] * len(seeds) for n in [*variants, *baselines]}
+
+    monkeypatch.setattr(X, "run_comparison", fake)
+    res = X.results_suite(None, "t", "r", [0], ablation_seeds=[])
+    assert list(res) == [*X.MAIN_VARIANTS, *X.TABLE_BASELINES]
+    res["trainable_graph"] = [_m(0.01)]
+    assert len(X.graph_change_report(res)) == 2  # the notebook's next cell works on what is left

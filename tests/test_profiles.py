@@ -31,3 +31,14 @@ def test_load_data_and_prepare_apply_the_source_override(amazon_dir, minilm_toke
     ctx = prepare(get_profile("cpu"), data.subsample(train=8, dev=4, test=4), out_dir=tmp_path,
                   tokenizer=minilm_tokenizer)
     assert ctx.profile.max_len == 128 and ctx.encoded.max_len == 128 and ctx.profile.source == "amazon"
+
+
+def test_fast_path_keeps_every_size_and_the_first_seed_only(monkeypatch):
+    monkeypatch.delenv("HRKD_FAST", raising=False)
+    for name in ("ci", "cpu", "gpu", "paper"):
+        full, fast = get_profile(name), get_profile(name, fast=True)
+        assert not full.fast and full.sweeps and fast.fast and not fast.sweeps
+        assert fast.seeds == full.seeds[:1]
+        assert fast.with_overrides(fast=False, seeds=full.seeds) == full  # nothing else changes
+    monkeypatch.setenv("HRKD_FAST", "1")
+    assert get_profile("cpu").fast and not get_profile("cpu", fast=False).fast

@@ -206,13 +206,14 @@ LABELS = {"student": "student (no KD)", "tinybert": "TinyBERT-KD (single)", "hrk
 def results_suite(ctx: RunContext, teacher_dir: Path, runs_dir: Path, seeds: Sequence[int], *,
                   ablation_seeds: Sequence[int] | None = None, reuse: bool = True) -> dict[str, list[dict]]:
     """Every run of notebook 04's results table: :data:`MAIN_VARIANTS` and the baselines for ``seeds``, the
-    other variants for ``ablation_seeds`` (default ``seeds``). ``{name: [metrics per seed]}`` in table order."""
+    other variants for ``ablation_seeds`` (default ``seeds``; ``[]`` skips them, as the fast path does).
+    ``{name: [metrics per seed]}`` in table order, without the variants that ran no seed."""
     res = run_comparison(ctx, teacher_dir, runs_dir, variants=list(MAIN_VARIANTS), baselines=list(TABLE_BASELINES),
                          seeds=list(seeds), reuse=reuse)
     rest = [v for v in VARIANTS if v not in MAIN_VARIANTS]
     res.update(run_comparison(ctx, teacher_dir, runs_dir, variants=rest, baselines=[],
                               seeds=list(ablation_seeds if ablation_seeds is not None else seeds), reuse=reuse))
-    return {k: res[k] for k in (*VARIANTS, *TABLE_BASELINES)}
+    return {k: res[k] for k in (*VARIANTS, *TABLE_BASELINES) if res.get(k)}
 
 
 def graph_change_report(results: dict[str, list[dict]]) -> list[str]:
