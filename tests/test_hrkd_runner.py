@@ -92,3 +92,17 @@ def test_cli_trainable_graph_and_no_graph(teacher_dir, tmp_path):
                  "--preset", "no_graph"]) == 0
     rec = Recording.load(ng)
     assert np.isnan(rec.weights).all() and np.isfinite(rec.layer_terms).all()  # no graph, terms recorded
+
+
+def test_snapshot_due_matches_the_steps_the_callback_snapshots(tmp_path):
+    from hrkd_lite.methods.hrkd.recorder import Recorder
+    from hrkd_lite.methods.hrkd.runner import RecordCallback
+
+    cb = RecordCallback(Recorder(["a", "b"], 2, 1, 1), tmp_path, steps_per_epoch=4, eval_every=0, total_steps=10,
+                        meta={})
+    assert cb.snapshot_due()  # before the first callback (a fresh start or a resume) the coming step is unknown
+    due = []
+    for last in range(1, 10):
+        cb.last_step = last
+        due.append(cb.snapshot_due())
+    assert [last + 1 for last, d in zip(range(1, 10), due) if d] == [4, 8, 10]  # epoch ends and the last step

@@ -198,7 +198,7 @@ class StepFactory:
         opt = build_optimizer(student, 1e-4)
 
         def step() -> None:
-            out = hrkd_step(student, teachers, batches, self.indices, cfg)
+            out = hrkd_step(student, teachers, batches, self.indices, cfg, other_masking=False)  # as between snapshots
             self._update(student, opt, out.loss.total)
         return step
 

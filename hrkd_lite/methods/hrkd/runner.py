@@ -85,10 +85,20 @@ class RecordCallback:
         self.graph_init = {k: v.detach().clone() for k, v in graph.state_dict().items()} if graph else {}
         self.graph_change: float | None = None  # max |Δ| of a graph parameter after the last step
         self._first = True
+        self.last_step: int | None = None  # the last step this callback saw (None before the first)
         if (out_dir / "recorded.npz").is_file():  # resuming: keep what was saved
             recorder.extend(Recording.load(out_dir))
 
+    def snapshot_due(self) -> bool:
+        """Whether the coming step is one :meth:`__call__` snapshots (step 1 and every epoch's end); True
+        before the first callback, when the coming step is not known yet (e.g. right after a resume)."""
+        if self.last_step is None:
+            return True
+        step = self.last_step + 1
+        return step == 1 or step % self.spe == 0 or step >= self.total
+
     def __call__(self, step: int, logs: dict) -> None:
+        self.last_step = step
         if self._first:
             self.recorder.truncate(step - 1)
             self._first = False
@@ -158,7 +168,8 @@ def run_hrkd(ctx: RunContext, preset_name: str = "hrkd", teacher_dir: str | None
     cb = RecordCallback(recorder, ctx.out_dir, spe, ctx.profile.eval_every, total, meta, student.graph)
 
     def loss_fn(step: Step):
-        out = hrkd_step(student, teachers, [(d, ctx.batch(d, "train", idx), idx) for d, idx in step], indices, cfg)
+        out = hrkd_step(student, teachers, [(d, ctx.batch(d, "train", idx), idx) for d, idx in step], indices, cfg,
+                        other_masking=cb.snapshot_due())
         cb.pending = out
         return out.loss.total, {"hidden": out.loss.hidden, "pred": out.loss.pred}
 

@@ -67,10 +67,11 @@ class StepOutput:
 
 
 def domain_terms(student: HRKDStudent, s_out: Any, t_out: Any, indices: dict, cfg: HRKDConfig,
-                 attention_mask: torch.Tensor) -> tuple[DomainTerms, torch.Tensor | None, torch.Tensor | None]:
+                 attention_mask: torch.Tensor, other_masking: bool = True,
+                 ) -> tuple[DomainTerms, torch.Tensor | None, torch.Tensor | None]:
     """Per-example terms of one domain's batch (docs/methods/hrkd.md §2.1), its prototypes (G, L, H) (§2.2; None
     without graph) and, detached, the prototypes under the other masking choice (for the notebook's
-    recomputation; never in the loss).
+    recomputation; never in the loss; None unless ``other_masking``: only steps that are snapshotted need them).
 
     The student's states are projected once (fit_m) and reused for the hidden MSE and the prototypes.
     """
@@ -87,6 +88,8 @@ def domain_terms(student: HRKDStudent, s_out: Any, t_out: Any, indices: dict, cf
     protos = domain_prototypes(proj, attention_mask, masked=cfg.prototype_masked,
                                group_size=cfg.prototype_group_size, detach=cfg.detach_prototypes,
                                split=cfg.prototype_group_split)
+    if not other_masking:
+        return terms, protos, None
     with torch.no_grad():
         other = domain_prototypes(proj, attention_mask, masked=not cfg.prototype_masked,
                                   group_size=cfg.prototype_group_size, detach=True,
@@ -112,13 +115,15 @@ def student_outputs(student: HRKDStudent, batches: list[tuple]) -> list[SimpleNa
 
 
 def hrkd_step(student: HRKDStudent, teachers: TeacherBank | CachedTeachers, batches: list[tuple], indices: dict,
-              cfg: HRKDConfig) -> StepOutput:
+              cfg: HRKDConfig, other_masking: bool = True) -> StepOutput:
     """The HRKD loss of one step; ``batches`` = [(domain index, batch dict)] in domain order (§3), or
-    [(domain index, batch dict, training row indices)] when ``teachers`` is a :class:`CachedTeachers`."""
+    [(domain index, batch dict, training row indices)] when ``teachers`` is a :class:`CachedTeachers`.
+    ``other_masking``: also return the prototypes under the other masking choice (``prototype_groups``;
+    the runner asks for them only on the steps it snapshots). The loss does not depend on it."""
     terms, protos, others = [], [], []
     for (d, b, *rows), s_out in zip(batches, student_outputs(student, batches)):
         t_out = teachers(d, b, *rows)
-        tm, pm, po = domain_terms(student, s_out, t_out, indices, cfg, b["attention_mask"])
+        tm, pm, po = domain_terms(student, s_out, t_out, indices, cfg, b["attention_mask"], other_masking)
         terms.append(tm)
         protos.append(pm)
         others.append(po)
@@ -133,9 +138,10 @@ def hrkd_step(student: HRKDStudent, teachers: TeacherBank | CachedTeachers, batc
         g_out = student.graph(p_all)  # weights (G, L, D)
         weights, record, feats = g_out.weights, g_out.record(), g_out.features.detach()
         p_all = p_all.detach()
-        p_other = stack_domains(others)
-        groups = {"masked": p_all, "padding": p_other} if cfg.prototype_masked else \
-            {"padding": p_all, "masked": p_other}
+        if other_masking:
+            p_other = stack_domains(others)
+            groups = {"masked": p_all, "padding": p_other} if cfg.prototype_masked else \
+                {"padding": p_all, "masked": p_other}
     loss = hrkd_total_loss(layer_terms, pred_terms, weights, use_graph=cfg.use_graph,
                            hidden_ratio=cfg.hidden_ratio, pred_ratio=cfg.pred_ratio)
     return StepOutput(loss, record, layer_terms.detach(), pred_terms.detach(), p_all, feats, weights, groups)
