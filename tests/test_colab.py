@@ -3,6 +3,7 @@ captured instead of run) and as a plain kernel would; the Colab contract of the 
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import sys
 import types
@@ -44,6 +45,8 @@ def run_cell(src: str, *, colab_present: bool, monkeypatch, cuda: bool = False) 
     if colab_present:
         google = types.ModuleType("google")
         gcolab = types.ModuleType("google.colab")
+        for mod in (google, gcolab):  # as real modules have: libraries probe Colab with importlib.util.find_spec
+            mod.__spec__ = importlib.machinery.ModuleSpec(mod.__name__, None)
         gcolab.drive = types.SimpleNamespace(mount=mounted.append)
         google.colab = gcolab
         monkeypatch.setitem(sys.modules, "google", google)
