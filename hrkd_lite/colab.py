@@ -65,7 +65,7 @@ RUNTIMES: dict[str, dict[str, str]] = {
     "00_background": {"ci": "~1 min", "cpu": "> 45 min"},
     "01_adabert": {"ci": "~1.5 min", "cpu": "~20 min"},
     "02_l2a": {"ci": "~3.5 min", "cpu": "~23 min"},
-    "03_meta_kd": {"ci": "~2.5 min", "cpu": "~10 min of runs"},
+    "03_meta_kd": {"ci": "~2.5 min", "cpu": "~35 min"},
     "04_hrkd": {"ci": "~2-8 min", "cpu": "~33 min"},
     "05_comparison": {"ci": "~5 min (a guess: not timed alone)", "cpu": "not run yet"},
 }
