@@ -44,7 +44,8 @@ def _points(rows: Sequence[Any], metric: str) -> list[tuple[Any, float, float, f
 
 
 def draw_pareto(ax: Any, rows: Sequence[Any], metric: str) -> dict[str, Any]:
-    """Average test accuracy against ``metric`` (log x), one point per method with a ± sd bar over seeds
+    """Average test accuracy against ``metric`` (log x when the costs span a decade or more; the y axis is fitted
+    to the points and says where it starts), one point per method with a ± sd bar over seeds
     (none with one seed), the Pareto front as a dashed line. Returns what was plotted."""
     pts = _points(rows, metric)
     for r, x, y, sd in pts:
@@ -54,14 +55,21 @@ def draw_pareto(ax: Any, rows: Sequence[Any], metric: str) -> dict[str, Any]:
     front = pareto_front([p[1] for p in pts], [p[2] for p in pts])
     if front:
         ax.plot([pts[i][1] for i in front], [pts[i][2] for i in front], "--", color="grey", lw=1, zorder=0)
-    if pts and min(p[1] for p in pts) > 0:
+    xs = [p[1] for p in pts]
+    log_x = bool(xs) and min(xs) > 0 and max(xs) / min(xs) >= 10  # a log axis only over a decade or more
+    if log_x:
         ax.set_xscale("log")
+    y_from = float(ax.get_ylim()[0])
+    if pts and y_from > 0:  # matplotlib fits the y range to the points: say where it starts
+        ax.text(0.01, 0.99, f"y axis starts at {y_from:.0f}%, not 0", transform=ax.transAxes, fontsize=7,
+                va="top", color="grey")
     seeds = sorted({len(p[0].seeds) for p in pts})
     ax.set_xlabel(METRICS[metric])
     ax.set_ylabel("average test accuracy (%)")
     ax.set_title(f"accuracy vs {METRICS[metric].split(' (')[0]} ({'/'.join(map(str, seeds))} seed(s); "
                  "bars: sd over seeds)", fontsize=9)
-    return {"points": {p[0].key: (p[1], p[2], p[3]) for p in pts}, "front": [pts[i][0].key for i in front]}
+    return {"points": {p[0].key: (p[1], p[2], p[3]) for p in pts}, "front": [pts[i][0].key for i in front],
+            "log_x": log_x, "y_from": y_from}
 
 
 def plot_pareto(rows: Sequence[Any], metrics: Sequence[str] = ("params", "ms32"), title: str = "") -> Figure:
