@@ -60,14 +60,15 @@ from hrkd_lite.colab import setup
 NOTEBOOKS: tuple[str, ...] = ("00_background", "01_adabert", "02_l2a", "03_meta_kd", "04_hrkd", "05_comparison")
 
 # Expected wall-clock time of a whole notebook per profile, as in the README's runtime table (a test keeps the
-# two equal). ci and cpu: measured on a 2-core CPU machine; gpu: see the README (no GPU run has been made).
+# two equal). ci, cpu and "cpu fast" (the fast path, HRKD_FAST): measured on a 2-core CPU machine; gpu: see the
+# README (no GPU run has been made).
 RUNTIMES: dict[str, dict[str, str]] = {
     "00_background": {"ci": "~1 min", "cpu": "> 45 min"},
     "01_adabert": {"ci": "~1.5 min", "cpu": "~20 min"},
     "02_l2a": {"ci": "~3.5 min", "cpu": "~23 min"},
     "03_meta_kd": {"ci": "~2.5 min", "cpu": "~35 min"},
     "04_hrkd": {"ci": "~2-8 min", "cpu": "~33 min"},
-    "05_comparison": {"ci": "~5 min (a guess: not timed alone)", "cpu": "not run yet"},
+    "05_comparison": {"ci": "~5 min (a guess: not timed alone)", "cpu": "not run yet", "cpu fast": "~17 min"},
 }
 MEASURED_ON = {"ci": "measured on 2 CPU cores", "cpu": "measured on 2 CPU cores"}
 NOT_TIMED = "not timed on a GPU yet (no GPU was available; see the README)"
