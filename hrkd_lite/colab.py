@@ -68,7 +68,7 @@ RUNTIMES: dict[str, dict[str, str]] = {
     "02_l2a": {"ci": "~3.5 min", "cpu": "~23 min"},
     "03_meta_kd": {"ci": "~2.5 min", "cpu": "~35 min"},
     "04_hrkd": {"ci": "~2-8 min", "cpu": "~33 min"},
-    "05_comparison": {"ci": "~5 min (a guess: not timed alone)", "cpu": "not run yet", "cpu fast": "~17 min"},
+    "05_comparison": {"ci": "~2 min", "cpu": "not run yet", "cpu fast": "~17 min"},
 }
 MEASURED_ON = {"ci": "measured on 2 CPU cores", "cpu": "measured on 2 CPU cores"}
 NOT_TIMED = "not timed on a GPU yet (no GPU was available; see the README)"
