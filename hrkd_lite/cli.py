@@ -1,4 +1,4 @@
-"""Command line: ``python -m hrkd_lite {data,run,demo,compare,reproduce,bench} ...``.
+"""Command line: ``python -m hrkd_lite {data,run,demo,compare,reproduce,bench,scarce} ...``.
 
 Every user error (unknown method/domain/profile/source, missing or unreadable data, empty split, label
 mismatch, missing teacher package) exits with status 2 and one line on stderr that names the bad value
@@ -30,6 +30,8 @@ def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
     p.add_argument("--domains", default=None, help="comma-separated subset of domains")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--few-shot", type=float, default=None, help="fraction of each domain's train split")
+    p.add_argument("--few-shot-domains", default=None,
+                   help="comma-separated domains that --few-shot reduces (default: every domain)")
     p.add_argument("--few-shot-mode", default="prefix", choices=("prefix", "stratified"),
                    help="prefix: first rows in file order (HRKD code, default) | stratified random subset")
     p.add_argument("--out", required=out_required, default=None, help="output folder")
@@ -57,6 +59,9 @@ def _models(p: argparse.ArgumentParser) -> None:
                         "name or a local folder (default: the profile's)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop every training loop of the run after this many optimiser steps (smoke runs)")
+    p.add_argument("--train-per-domain", default=None,
+                   help="cap on each domain's train split: a number, or 'all' for the whole split (default: the "
+                        "profile's, e.g. 400 on cpu); dev and test keep the profile's caps unless 'all'")
 
 
 def _profile(args: argparse.Namespace):
@@ -68,6 +73,14 @@ def _profile(args: argparse.Namespace):
                                    ("max_steps", getattr(args, "max_steps", None))) if v is not None}
     if overrides.get("max_steps", 1) < 1:
         raise HrkdError(f"--max-steps must be >= 1, got {overrides['max_steps']}")
+    cap = getattr(args, "train_per_domain", None)
+    if cap is not None:
+        if cap == "all":  # the source's own splits (Amazon: HRKD's 1,6xx / 17x-19x / 200 per domain)
+            overrides.update(train_per_domain=None, dev_per_domain=None, test_per_domain=None)
+        elif cap.isdigit() and int(cap) >= 1:
+            overrides["train_per_domain"] = int(cap)
+        else:
+            raise HrkdError(f"invalid --train-per-domain {cap!r}; valid choices: a positive integer or 'all'")
     return profile.with_overrides(**overrides) if overrides else profile
 
 
@@ -78,8 +91,9 @@ def _load(args: argparse.Namespace):
     profile = _profile(args)
     check_choice("data source", args.data, DATA_SOURCES)
     domains = [d.strip() for d in args.domains.split(",")] if args.domains else None
+    scarce = [d.strip() for d in args.few_shot_domains.split(",")] if args.few_shot_domains else None
     data = load_data(args.data, args.data_dir, profile=profile, seed=args.seed, few_shot=args.few_shot,
-                     domains=domains, few_shot_mode=args.few_shot_mode)
+                     domains=domains, few_shot_mode=args.few_shot_mode, few_shot_domains=scarce)
     return profile, data
 
 
@@ -206,15 +220,37 @@ def cmd_bench(argv: list[str]) -> int:
     return 0
 
 
+def cmd_scarce(argv: list[str]) -> int:
+    p = _Parser(prog="hrkd_lite scarce", description="One data-scarce synthetic domain: HRKD (frozen and trainable "
+                "graph), multi- and single-domain TinyBERT-KD and the no-KD student on it, with the noise rule, and "
+                "how far HRKD's domain weights depart from uniform; writes OUT/scarce.json.")
+    p.add_argument("--profile", default=None, help="ci | cpu | gpu | paper (default: $HRKD_PROFILE or cpu)")
+    p.add_argument("--target", default="kitchen", help="the data-scarce domain (default kitchen)")
+    p.add_argument("--fraction", type=float, default=0.05, help="share of its train split kept (default 0.05)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
+    p.add_argument("--out", default="runs/scarce", help="output folder (default runs/scarce)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = p.parse_args(argv)
+    from hrkd_lite.experiments.scarce import run_scarce, scarce_report
+    from hrkd_lite.profiles import get_profile
+
+    seeds = _seeds(args.seeds) if args.seeds else None
+    result = run_scarce(get_profile(args.profile), Path(args.out), target=args.target, fraction=args.fraction,
+                        seeds=seeds, progress=not args.no_progress)
+    print("\n".join(scarce_report(result)))
+    print(f"wrote {Path(args.out) / 'scarce.json'}")
+    return 0
+
+
 COMMANDS = {"data": cmd_data, "run": cmd_run, "demo": cmd_demo, "compare": cmd_compare, "reproduce": cmd_reproduce,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "scarce": cmd_scarce}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if not argv or argv[0] in ("-h", "--help"):
-            print("usage: python -m hrkd_lite {data,run,demo,compare,reproduce,bench} ...  (add -h to any command)")
+            print("usage: python -m hrkd_lite {data,run,demo,compare,reproduce,bench,scarce} ...  (add -h to any command)")
             return 0
         if argv[0] not in COMMANDS:
             raise HrkdError(f"unknown command {argv[0]!r}; valid choices: {', '.join(COMMANDS)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -43,12 +44,24 @@ def test_data_describe_prints_sizes_and_balance(capsys):
     (["run", "student", "--out", "x", "--setting", "many"], ["'many'", "single", "multi"]),
     (["run", "student", "--profile", "ci"], ["--out"]),
     (["run", "hrkd", "--out", "x", "--graph-trainable", "maybe"], ["'maybe'", "true", "false"]),
+    (["run", "student", "--profile", "ci", "--out", "x", "--train-per-domain", "many"],
+     ["'many'", "positive integer", "'all'"]),
+    (["data", "--profile", "ci", "--few-shot-domains", "kitchen"], ["few_shot_domains", "fraction"]),
 ])
 def test_bad_input_is_one_clear_line(argv, needles, capsys):
     assert main(argv) == 2
     err = _err(capsys)
     for n in needles:
         assert n in err, (n, err)
+
+
+@pytest.mark.parametrize(("cap", "sizes"), [("all", (None, None, None)), ("800", (800, 32, 32)), (None, (48, 32, 32))])
+def test_train_per_domain_overrides_the_profiles_caps(cap, sizes):
+    from hrkd_lite.cli import _profile
+
+    args = argparse.Namespace(profile="ci", train_per_domain=cap)
+    p = _profile(args)
+    assert (p.train_per_domain, p.dev_per_domain, p.test_per_domain) == sizes
 
 
 def test_empty_split_and_label_mismatch_in_local_data(tmp_path, capsys):

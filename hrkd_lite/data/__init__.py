@@ -30,7 +30,7 @@ SOURCES: tuple[str, ...] = ("synthetic", "amazon", "mnli", "local")
 
 def load_data(source: str, data_dir: str | Path | None = None, *, profile: Any = None, seed: int = 0,
               few_shot: float | None = None, domains: Sequence[str] | None = None, few_shot_mode: str = "prefix",
-              **kwargs: Any) -> MultiDomainData:
+              few_shot_domains: Sequence[str] | None = None, **kwargs: Any) -> MultiDomainData:
     """Load a multi-domain dataset and apply the profile's size caps.
 
     Args:
@@ -43,6 +43,8 @@ def load_data(source: str, data_dir: str | Path | None = None, *, profile: Any =
         seed: synthetic generator seed; subsampling / few-shot / local-file split seed. (The Amazon
             split keeps HRKD's own shuffle seed 42; pass ``amazon_seed=...`` to change it.)
         few_shot: keep this fraction (0, 1] of every domain's train split (after the profile caps).
+        few_shot_domains: apply ``few_shot`` to these domains only (one data-scarce domain among full
+            ones); default every domain.
         few_shot_mode: ``"prefix"`` (HRKD code: the first ⌊f·N⌋ rows in file order) or ``"stratified"``
             (:meth:`MultiDomainData.few_shot`).
         domains: keep only these domains, in this order.
@@ -80,7 +82,9 @@ def load_data(source: str, data_dir: str | Path | None = None, *, profile: Any =
                               test=profile.test_per_domain, seed=seed)
         data.info["profile"] = profile.name
     if few_shot is not None:
-        data = data.few_shot(few_shot, seed=seed, mode=few_shot_mode)
+        data = data.few_shot(few_shot, seed=seed, mode=few_shot_mode, domains=few_shot_domains)
+    elif few_shot_domains is not None:
+        raise HrkdError("few_shot_domains needs a few-shot fraction (few_shot=...), got none")
     return data.validate()
 
 
