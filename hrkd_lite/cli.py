@@ -226,7 +226,7 @@ def cmd_scarce(argv: list[str]) -> int:
                 "how far HRKD's domain weights depart from uniform; writes OUT/scarce.json.")
     p.add_argument("--profile", default=None, help="ci | cpu | gpu | paper (default: $HRKD_PROFILE or cpu)")
     p.add_argument("--target", default="kitchen", help="the data-scarce domain (default kitchen)")
-    p.add_argument("--fraction", type=float, default=0.05, help="share of its train split kept (default 0.05)")
+    p.add_argument("--fraction", type=float, default=0.1, help="share of its train split kept (default 0.1)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the profile's)")
     p.add_argument("--out", default="runs/scarce", help="output folder (default runs/scarce)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

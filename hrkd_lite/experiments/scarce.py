@@ -38,7 +38,7 @@ METHODS = (*GRAPH_VARIANTS, "no_graph", "tinybert", "student")
 COMPARISONS = (("hrkd", "no_graph"), ("hrkd", "tinybert"), ("trainable_graph", "no_graph"), ("hrkd", "student"))
 
 
-def scarce_data(profile: Profile, target: str = "kitchen", fraction: float = 0.05,
+def scarce_data(profile: Profile, target: str = "kitchen", fraction: float = 0.1,
                 seed: int = 0) -> MultiDomainData:
     """The profile's synthetic data with ``target``'s train split cut to ``fraction`` (prefix rule)."""
     data = load_data("synthetic", profile=profile, seed=seed)
@@ -79,7 +79,7 @@ def graph_departure(run_dir: str | Path, target: str, nearest: str) -> dict:
             "steps": int(len(w))}
 
 
-def run_scarce(profile: Profile, runs_dir: str | Path, *, target: str = "kitchen", fraction: float = 0.05,
+def run_scarce(profile: Profile, runs_dir: str | Path, *, target: str = "kitchen", fraction: float = 0.1,
                seeds: Sequence[int] | None = None, data_seed: int = 0, tokenizer=None, progress: bool = False,
                reuse: bool = True) -> dict:
     """Every run of the setting (reused when its ``metrics.json`` exists); returns and writes ``scarce.json``."""
