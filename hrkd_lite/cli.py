@@ -49,6 +49,20 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r}; valid choices: true, false")
 
 
+def _train_cap(text: str) -> int | str:
+    """``--train-per-domain``: a positive integer, or ``"all"`` (the source's own splits)."""
+    if text == "all":
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"invalid --train-per-domain {text!r}; valid choices: a positive integer or 'all'")
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list of domain names (None when not given)."""
+    return [d.strip() for d in text.split(",")] if text else None
+
+
 def _models(p: argparse.ArgumentParser) -> None:
     """Profile overrides every ``run`` method takes: models by name or folder, and a step cap."""
     p.add_argument("--teacher", dest="teacher_model", default=None,
@@ -59,7 +73,7 @@ def _models(p: argparse.ArgumentParser) -> None:
                         "name or a local folder (default: the profile's)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop every training loop of the run after this many optimiser steps (smoke runs)")
-    p.add_argument("--train-per-domain", default=None,
+    p.add_argument("--train-per-domain", type=_train_cap, default=None,
                    help="cap on each domain's train split: a number, or 'all' for the whole split (default: the "
                         "profile's, e.g. 400 on cpu); dev and test keep the profile's caps unless 'all'")
 
@@ -74,13 +88,10 @@ def _profile(args: argparse.Namespace):
     if overrides.get("max_steps", 1) < 1:
         raise HrkdError(f"--max-steps must be >= 1, got {overrides['max_steps']}")
     cap = getattr(args, "train_per_domain", None)
-    if cap is not None:
-        if cap == "all":  # the source's own splits (Amazon: HRKD's 1,6xx / 17x-19x / 200 per domain)
-            overrides.update(train_per_domain=None, dev_per_domain=None, test_per_domain=None)
-        elif cap.isdigit() and int(cap) >= 1:
-            overrides["train_per_domain"] = int(cap)
-        else:
-            raise HrkdError(f"invalid --train-per-domain {cap!r}; valid choices: a positive integer or 'all'")
+    if cap == "all":  # the source's own splits (Amazon: HRKD's 1,6xx / 17x-19x / 200 per domain)
+        overrides.update(train_per_domain=None, dev_per_domain=None, test_per_domain=None)
+    elif cap is not None:
+        overrides["train_per_domain"] = cap
     return profile.with_overrides(**overrides) if overrides else profile
 
 
@@ -90,10 +101,9 @@ def _load(args: argparse.Namespace):
 
     profile = _profile(args)
     check_choice("data source", args.data, DATA_SOURCES)
-    domains = [d.strip() for d in args.domains.split(",")] if args.domains else None
-    scarce = [d.strip() for d in args.few_shot_domains.split(",")] if args.few_shot_domains else None
     data = load_data(args.data, args.data_dir, profile=profile, seed=args.seed, few_shot=args.few_shot,
-                     domains=domains, few_shot_mode=args.few_shot_mode, few_shot_domains=scarce)
+                     domains=_names(args.domains), few_shot_mode=args.few_shot_mode,
+                     few_shot_domains=_names(args.few_shot_domains))
     return profile, data
 
 

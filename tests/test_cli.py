@@ -55,7 +55,7 @@ def test_bad_input_is_one_clear_line(argv, needles, capsys):
         assert n in err, (n, err)
 
 
-@pytest.mark.parametrize(("cap", "sizes"), [("all", (None, None, None)), ("800", (800, 32, 32)), (None, (48, 32, 32))])
+@pytest.mark.parametrize(("cap", "sizes"), [("all", (None, None, None)), (800, (800, 32, 32)), (None, (48, 32, 32))])
 def test_train_per_domain_overrides_the_profiles_caps(cap, sizes):
     from hrkd_lite.cli import _profile
 

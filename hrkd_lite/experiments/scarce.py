@@ -28,7 +28,7 @@ from hrkd_lite.errors import HrkdError, check_choice
 from hrkd_lite.experiments.nb04 import run_comparison, train_multi_teacher
 from hrkd_lite.methods.hrkd.recorder import Recording
 from hrkd_lite.methods.shared.context import prepare
-from hrkd_lite.noise import compare, format_accuracy
+from hrkd_lite.noise import Comparison, compare, format_accuracy
 from hrkd_lite.profiles import Profile
 from hrkd_lite.utils import atomic_write_json
 
@@ -118,9 +118,7 @@ def scarce_report(result: dict) -> list[str]:
         lines.append(f"{m:16s} {t}: {format_accuracy(result['accuracy'][m]['target'])}   "
                      f"average: {format_accuracy(result['accuracy'][m]['average'])}")
     for key, c in result["comparisons"].items():
-        a, b = key.split(" vs ")
-        lines.append(f"{t}: {a} vs {b}: {100 * c['diff']:+.1f} points, band ±{100 * c['z'] * c['noise']:.1f} "
-                     f"-> {c['verdict']}")
+        lines.append(f"{t}: {Comparison(**c).sentence(*key.split(' vs '))}")
     for v, per_seed in result["graph"].items():
         g = per_seed[0]
         lines.append(f"{v}: max |w - 1/D| {max(s['max_dev_train'] for s in per_seed):.3g} in training "
